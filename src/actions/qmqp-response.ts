@@ -1,0 +1,32 @@
+// Reading a QMQP server's (or an exec child's) answer: one netstring of at
+// most 256 bytes with the relay timeouts of qmqp.md §8–§9.
+import { Observable, catchError, map, throwError, throwIfEmpty, timeout } from 'rxjs';
+import { decodeNetstring } from '../operators/decode-netstring.js';
+import { describeNetstringError } from '../protocol/netstring-reader.js';
+import { Responses } from '../protocol/responses.js';
+import { ActionFailure, type ActionResult, systemErrorText } from './action-result.js';
+
+const MAX_RESPONSE = 256;
+const FIRST_BYTE_TIMEOUT_MS = 60_000;
+const BETWEEN_CHUNKS_TIMEOUT_MS = 5_000;
+
+const relayFailed = (log: string): ActionFailure => new ActionFailure(Responses.relayFailed, log);
+
+/** The validated answer from a stream of response chunks. */
+export function readQmqpResponse(chunks: Observable<Buffer>): Observable<ActionResult> {
+  return chunks.pipe(
+    timeout({ first: FIRST_BYTE_TIMEOUT_MS, each: BETWEEN_CHUNKS_TIMEOUT_MS, with: () => throwError(() => relayFailed('Connect timeout')) }),
+    catchError((e: unknown) => throwError(() => (e instanceof ActionFailure ? e : relayFailed(`Failed to receive: ${systemErrorText(e)}`)))),
+    decodeNetstring(MAX_RESPONSE),
+    throwIfEmpty(() => relayFailed('Peer closed the socket prematurely')),
+    map((result): ActionResult => {
+      if (result.kind !== 'complete') throw relayFailed(describeNetstringError(result));
+      const payload = result.payload;
+      const code = payload[0];
+      if (code !== 0x4b && code !== 0x5a && code !== 0x44) {
+        return { response: Responses.malformedRelayResponse, log: ['Malformed QMQP response'] };
+      }
+      return { response: payload.toString('latin1') };
+    }),
+  );
+}

@@ -1,0 +1,355 @@
+// The Lua engine: one Lua state per process, loaded from the operator's
+// config.lua, implementing the Policy the pipeline calls (src/policy.ts).
+import { readFileSync, writeSync } from 'node:fs';
+import { Observable, Subscription, map, timer } from 'rxjs';
+import { strerror } from '../native/linux.js';
+import { isValidAddress } from '../protocol/address.js';
+import { DefaultPort, formatAddress, parseNumericAddress, resolveAddress, type SocketAddress } from '../protocol/socket-address.js';
+import type { Action, Decision, MailInput, MailSession, MailState, Policy } from '../policy.js';
+import { LuaError, LuaState, type BridgedFunction, type LuaArg, type LuaPushable, type RawFunction } from './lua-state.js';
+import { changeDirectory, configDirectory } from './config-path.js';
+import { ConfigError } from './errors.js';
+export { ConfigError };
+import { installLibraries, type LibraryContext } from './libraries.js';
+
+/** Where `qmqp_listen` wants a listener; the daemon binds it synchronously. */
+export type ListenTarget =
+  | { readonly kind: 'path'; readonly path: string }
+  | { readonly kind: 'abstract'; readonly name: Buffer }
+  | { readonly kind: 'systemd' };
+
+export interface ListenRequest {
+  readonly handler: number;
+  readonly maxSize: number;
+  readonly target: ListenTarget;
+}
+
+export interface StartupHost {
+  /** Creates the listener(s) now; throws an Error whose message the script sees. */
+  listen(request: ListenRequest): void;
+}
+
+
+/** A suspended Lua call waits for this; its values are the call's results. */
+export type Operation = (args: LuaArg[]) => Observable<LuaPushable[]>;
+
+interface Entry {
+  load_config: number;
+  finish_startup: number;
+  dispatch: number;
+  resume: number;
+  close: number;
+  reload: number;
+}
+
+const RESOLVER_DEFAULTS = {
+  qmqp: [DefaultPort.qmqp, 'stream'],
+  log: [DefaultPort.pond, 'dgram'],
+  control: [DefaultPort.control, 'dgram'],
+} as const;
+
+const ADDRESS_CACHE_LIMIT = 1024;
+
+function luaSource(name: string): Buffer {
+  return readFileSync(new URL(`../../src/lua/${name}`, import.meta.url));
+}
+
+export class LuaEngine implements Policy {
+  private readonly addresses: SocketAddress[] = [];
+  private readonly connectCache = new Map<string, SocketAddress>();
+  private readonly waiting = new Map<number, (values: LuaArg[]) => void>();
+  private readonly operations = new Map<string, Operation>([
+    ['sleep', (args) => timer(Math.max(0, Number(args[0]) * 1000)).pipe(map((): LuaPushable[] => []))],
+  ]);
+  private nextId = 1;
+  private entry!: Entry;
+
+  private constructor(readonly lua: LuaState) {}
+
+  /** Creates the engine and runs the config file (lua-api.md §2). */
+  static async load(configPath: string, host: StartupHost): Promise<LuaEngine> {
+    const environment: Record<string, string> = {};
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) environment[k] = v;
+    const engine = new LuaEngine(await LuaState.create(environment));
+    engine.install(host);
+    engine.runConfig(configPath);
+    return engine;
+  }
+
+  /** Ends the startup phase (removes the startup globals); returns `log_server`. */
+  finishStartup(): SocketAddress | undefined {
+    const [kind, value] = this.lua.call(this.entry.finish_startup, []);
+    return this.logServerAddress(kind, value);
+  }
+
+  /** Registers a suspending operation that library code reaches through `M.suspend(name, …)`. */
+  addOperation(name: string, operation: Operation): void {
+    this.operations.set(name, operation);
+  }
+
+  private install(host: StartupHost): void {
+    const lua = this.lua;
+    const raw: Record<string, RawFunction> = {
+      newud: (L, state) => {
+        state.newUserdata(L, 1);
+        return 1;
+      },
+    };
+    const primitives: Record<string, BridgedFunction> = {
+      address_tostring: ([id]) => formatAddress(this.addresses[Number(id)]!),
+      resolve: ([kind, text]) => {
+        const [port, type] = RESOLVER_DEFAULTS[kind as keyof typeof RESOLVER_DEFAULTS];
+        return this.addAddress(wrapAddressError(() => resolveAddress(String(text), port, type)));
+      },
+      check_address: ([text]) => {
+        this.connectAddress(String(text));
+      },
+      valid_address: ([text]) => typeof text === 'string' && isValidAddress(text),
+      listen: ([handler, address, size]) => {
+        const a = String(address);
+        const target: ListenTarget = a.startsWith('@')
+          ? { kind: 'abstract', name: Buffer.from(a.slice(1), 'latin1') }
+          : { kind: 'path', path: a };
+        if (target.kind === 'path' ? a.length > 107 : a.length > 108) throw new LuaError('Path is too long');
+        hostCall(() => host.listen({ handler: Number(handler), maxSize: Number(size), target }));
+      },
+      listen_systemd: ([handler, size]) => {
+        hostCall(() => host.listen({ handler: Number(handler), maxSize: Number(size), target: { kind: 'systemd' } }));
+      },
+      stdout: ([text]) => {
+        writeSync(1, Buffer.from(String(text), 'latin1'));
+      },
+      exit: ([code]) => {
+        process.exit(Number(code));
+      },
+      completed: ([id, ...values]) => {
+        const resume = this.waiting.get(Number(id));
+        if (resume !== undefined) queueMicrotask(() => resume(values));
+      },
+    };
+    const compat = checkLoad(lua.load(luaSource('compat.lua'), '=compat'));
+    lua.callForRef(compat, primitives, raw);
+    const runtime = checkLoad(lua.load(luaSource('runtime.lua'), '=runtime'));
+    const table = lua.callForRef(runtime, primitives, raw);
+    const context: LibraryContext = { lua, runtime: table, engine: this };
+    installLibraries(context);
+    this.entry = {
+      load_config: lua.fieldRef(table, 'load_config'),
+      finish_startup: lua.fieldRef(table, 'finish_startup'),
+      dispatch: lua.fieldRef(table, 'dispatch'),
+      resume: lua.fieldRef(table, 'resume'),
+      close: lua.fieldRef(table, 'close'),
+      reload: lua.fieldRef(table, 'reload'),
+    };
+  }
+
+  /** Registers an address object; its id is what Lua holds. */
+  addAddress(address: SocketAddress): number {
+    this.addresses.push(address);
+    return this.addresses.length - 1;
+  }
+
+  addressById(id: number): SocketAddress | undefined {
+    return this.addresses[id];
+  }
+
+  private connectAddress(text: string): SocketAddress {
+    let address = this.connectCache.get(text);
+    if (address === undefined) {
+      address = wrapAddressError(() => parseNumericAddress(text, DefaultPort.qmqp));
+      if (this.connectCache.size >= ADDRESS_CACHE_LIMIT) this.connectCache.clear();
+      this.connectCache.set(text, address);
+    }
+    return address;
+  }
+
+  private runConfig(configPath: string): void {
+    const directory = configDirectory(configPath);
+    if (directory !== undefined) changeDirectory(directory);
+    let source: Buffer;
+    try {
+      source = readFileSync(configPath);
+    } catch (e) {
+      const errno = -((e as NodeJS.ErrnoException).errno ?? 0);
+      throw new ConfigError(`cannot open ${configPath}: ${strerror(errno)}`);
+    }
+    const [error] = this.lua.call(this.entry.load_config, [source, '@' + configPath]);
+    changeDirectory('/');
+    if (typeof error === 'string') throw new ConfigError(error);
+  }
+
+  private logServerAddress(kind: LuaArg, value: LuaArg): SocketAddress | undefined {
+    switch (kind) {
+      case 'none':
+        return undefined;
+      case 'string':
+        try {
+          return parseNumericAddress(String(value), DefaultPort.pond, 'dgram');
+        } catch (e) {
+          throw new ConfigError((e as Error).message);
+        }
+      case 'address':
+        return this.addresses[Number(value)];
+      default:
+        throw new ConfigError(`log_server must be an address string or an address object, not a ${String(value)}`);
+    }
+  }
+
+  // ---- the Policy -------------------------------------------------------
+
+  open(listener: number, mail: MailInput): MailSession {
+    const id = this.nextId++;
+    let closed: MailState | undefined;
+    let started = false;
+    const decision$ = new Observable<Decision>((subscriber) => {
+      const subscription = new Subscription();
+      const step = (values: LuaArg[]): void => {
+        const status = values[0];
+        if (status === 'pending') {
+          const operation = this.operations.get(String(values[1]));
+          if (operation === undefined) return step(['error', `Unknown operation ${String(values[1])}`]);
+          subscription.add(
+            operation(values.slice(2)).subscribe({
+              next: (results) => step(this.callLua(this.entry.resume, [id, ...results])),
+              error: (e: unknown) => step(['error', e instanceof Error ? e.message : String(e)]),
+            }),
+          );
+          return;
+        }
+        if (status === 'wait') {
+          this.waiting.set(id, step);
+          subscription.add(() => this.waiting.delete(id));
+          return;
+        }
+        this.waiting.delete(id);
+        subscriber.next(this.decision(values));
+        subscriber.complete();
+      };
+      if (!started) {
+        started = true;
+        const c = mail.credentials;
+        step(this.callLua(this.entry.dispatch, [listener, id, mail.sender, c?.pid, c?.uid, c?.gid, ...mail.recipients]));
+      }
+      return subscription;
+    });
+    return {
+      decision$,
+      close: () => {
+        if (closed === undefined) {
+          const values = started ? this.callLua(this.entry.close, [id]) : [];
+          closed = values.length > 0 ? readMailState(values, 0).state : { sender: mail.sender, account: undefined, headers: [] };
+        }
+        return closed;
+      },
+    };
+  }
+
+  private callLua(ref: number, args: readonly LuaPushable[]): LuaArg[] {
+    try {
+      return this.lua.call(ref, args);
+    } catch (e) {
+      return ['error', (e as Error).message];
+    }
+  }
+
+  private decision(values: LuaArg[]): Decision {
+    switch (values[0]) {
+      case 'error':
+        return { kind: 'script-failed', log: String(values[1]) };
+      case 'done':
+        break;
+      default:
+        return { kind: 'script-failed', log: 'Wrong return type from Lua handler' };
+    }
+    const { state, next } = readMailState(values, 1);
+    try {
+      return { kind: 'action', action: this.readAction(values, next), mail: state };
+    } catch (e) {
+      return { kind: 'script-failed', log: (e as Error).message };
+    }
+  }
+
+  private readAction(values: LuaArg[], at: number): Action {
+    const kind = values[at];
+    switch (kind) {
+      case 'discard':
+      case 'reject':
+        return { kind };
+      case 'connect': {
+        const address = values[at + 1] === 'string' ? this.connectAddress(String(values[at + 2])) : this.addresses[Number(values[at + 2])];
+        if (address === undefined) throw new Error('Unknown address object');
+        return { kind, address };
+      }
+      case 'exec':
+      case 'exec_raw': {
+        const timeout = values[at + 1];
+        const argc = Number(values[at + 2]);
+        const argv = values.slice(at + 3, at + 3 + argc).map(String);
+        const envCount = values[at + 3 + argc];
+        const env = envCount === false ? undefined : values.slice(at + 4 + argc, at + 4 + argc + Number(envCount)).map(String);
+        return { kind, argv, env, timeoutMs: typeof timeout === 'number' ? timeout * 1000 : undefined };
+      }
+      default:
+        throw new Error(`Unknown action ${String(kind)}`);
+    }
+  }
+
+  /** Runs the script's global `reload()`; emits once when it is over (errors as text). */
+  reload(): Observable<string | undefined> {
+    return new Observable<string | undefined>((subscriber) => {
+      const id = this.nextId++;
+      const subscription = new Subscription();
+      const step = (values: LuaArg[]): void => {
+        const status = values[0];
+        if (status === 'pending') {
+          const operation = this.operations.get(String(values[1]));
+          if (operation === undefined) return step(['error', `Unknown operation ${String(values[1])}`]);
+          subscription.add(operation(values.slice(2)).subscribe((results) => step(this.callLua(this.entry.resume, [id, ...results]))));
+          return;
+        }
+        if (status === 'wait') {
+          this.waiting.set(id, step);
+          subscription.add(() => this.waiting.delete(id));
+          return;
+        }
+        subscriber.next(status === 'error' ? String(values[1]) : undefined);
+        subscriber.complete();
+      };
+      step(this.callLua(this.entry.reload, [id]));
+      return subscription;
+    });
+  }
+}
+
+function readMailState(values: LuaArg[], at: number): { state: MailState; next: number } {
+  const sender = String(values[at]);
+  const account = values[at + 1];
+  const count = Number(values[at + 2]);
+  const headers: Buffer[] = [];
+  for (let i = 0; i < count; i++) headers.push(Buffer.from(String(values[at + 3 + i]), 'latin1'));
+  return {
+    state: { sender, account: typeof account === 'string' ? account : undefined, headers },
+    next: at + 3 + count,
+  };
+}
+
+function checkLoad(result: number | string): number {
+  if (typeof result === 'string') throw new Error(`internal Lua chunk failed to load: ${result}`);
+  return result;
+}
+
+function wrapAddressError<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw new LuaError((e as Error).message);
+  }
+}
+
+function hostCall(f: () => void): void {
+  try {
+    f();
+  } catch (e) {
+    throw e instanceof LuaError ? e : new LuaError((e as Error).message);
+  }
+}

@@ -1,0 +1,252 @@
+// The one place that calls Linux directly (through koffi): everything Node
+// lacks — peer credentials, pidfds, exact-length abstract socket names,
+// Unix datagram/seqpacket sockets, extended attributes.
+import koffi from 'koffi';
+
+const libc = koffi.load('libc.so.6');
+
+const AddrInfo = koffi.struct('addrinfo', {
+  ai_flags: 'int',
+  ai_family: 'int',
+  ai_socktype: 'int',
+  ai_protocol: 'int',
+  ai_addrlen: 'uint32_t',
+  ai_addr: 'void *',
+  ai_canonname: 'void *',
+  ai_next: 'void *',
+});
+
+const c = {
+  socket: libc.func('int socket(int, int, int)'),
+  bind: libc.func('int bind(int, const void *, uint32_t)'),
+  listen: libc.func('int listen(int, int)'),
+  connect: libc.func('int connect(int, const void *, uint32_t)'),
+  getsockopt: libc.func('int getsockopt(int, int, int, _Out_ void *, _Inout_ uint32_t *)'),
+  setsockopt: libc.func('int setsockopt(int, int, int, const void *, uint32_t)'),
+  send: libc.func('intptr_t send(int, const void *, uintptr_t, int)'),
+  recv: libc.func('intptr_t recv(int, _Out_ void *, uintptr_t, int)'),
+  close: libc.func('int close(int)'),
+  strerror: libc.func('const char *strerror(int)'),
+  getxattr: libc.func('intptr_t getxattr(const char *, const char *, _Out_ void *, uintptr_t)'),
+  getaddrinfo: libc.func('int getaddrinfo(const char *, const char *, const addrinfo *, _Out_ void **)'),
+  freeaddrinfo: libc.func('void freeaddrinfo(void *)'),
+  gaiStrerror: libc.func('const char *gai_strerror(int)'),
+  inetNtop: libc.func('const char *inet_ntop(int, const void *, _Out_ uint8_t *, uint32_t)'),
+};
+
+const AF_UNIX = 1;
+const AF_INET = 2;
+const AF_INET6 = 10;
+const SOL_SOCKET = 1;
+const SO_PASSCRED = 16;
+const SO_PEERCRED = 17;
+const SO_PEERPIDFD = 77;
+const SOCK_CLOEXEC = 0o2000000;
+const SOCK_NONBLOCK = 0o4000;
+const MSG_DONTWAIT = 0x40;
+const MSG_NOSIGNAL = 0x4000;
+export const EAGAIN = 11;
+export const EINPROGRESS = 115;
+
+export const SocketType = { stream: 1, dgram: 2, seqpacket: 5 } as const;
+export type SocketTypeName = keyof typeof SocketType;
+
+/** A failed system call: `message` is `<prefix>: <strerror>`. */
+export class SystemError extends Error {
+  constructor(prefix: string, readonly errno: number) {
+    super(`${prefix}: ${strerror(errno)}`);
+  }
+}
+
+export function strerror(errno: number): string {
+  return c.strerror(errno) as string;
+}
+
+function check(result: number | bigint, prefix: string): number {
+  const n = Number(result);
+  if (n < 0) throw new SystemError(prefix, koffi.errno());
+  return n;
+}
+
+export interface PeerCredentials {
+  readonly pid: number;
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/** SO_PEERCRED of a connected Unix socket; undefined unless the pid is > 0. */
+export function peerCredentials(fd: number): PeerCredentials | undefined {
+  const buf = Buffer.alloc(12);
+  if (c.getsockopt(fd, SOL_SOCKET, SO_PEERCRED, buf, [12]) < 0) return undefined;
+  const pid = buf.readInt32LE(0);
+  if (pid <= 0) return undefined;
+  return { pid, uid: buf.readUInt32LE(4), gid: buf.readUInt32LE(8) };
+}
+
+/** SO_PEERPIDFD: a pidfd pinning the peer process (kernel ≥ 6.5), or undefined. */
+export function peerPidfd(fd: number): number | undefined {
+  const buf = Buffer.alloc(4);
+  if (c.getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, buf, [4]) < 0) return undefined;
+  const pidfd = buf.readInt32LE(0);
+  return pidfd >= 0 ? pidfd : undefined;
+}
+
+export function closeFd(fd: number): void {
+  c.close(fd);
+}
+
+export function enablePassCred(fd: number): void {
+  const one = Buffer.alloc(4);
+  one.writeInt32LE(1);
+  c.setsockopt(fd, SOL_SOCKET, SO_PASSCRED, one, 4);
+}
+
+/** sockaddr_un for a path or an abstract name (leading NUL, exact length). */
+export function unixSockaddr(name: Buffer, abstract: boolean): Buffer {
+  if (abstract) {
+    const addr = Buffer.alloc(3 + name.length);
+    addr.writeUInt16LE(AF_UNIX, 0);
+    name.copy(addr, 3);
+    return addr;
+  }
+  const addr = Buffer.alloc(3 + name.length);
+  addr.writeUInt16LE(AF_UNIX, 0);
+  name.copy(addr, 2);
+  return addr;
+}
+
+function inetSockaddr(family: 4 | 6, address: Buffer, port: number, scopeId: number): Buffer {
+  if (family === 4) {
+    const sa = Buffer.alloc(16);
+    sa.writeUInt16LE(AF_INET, 0);
+    sa.writeUInt16BE(port, 2);
+    address.copy(sa, 4);
+    return sa;
+  }
+  const sa = Buffer.alloc(28);
+  sa.writeUInt16LE(AF_INET6, 0);
+  sa.writeUInt16BE(port, 2);
+  address.copy(sa, 8);
+  sa.writeUInt32LE(scopeId, 24);
+  return sa;
+}
+
+/** What the native layer needs to know about a socket address. */
+export type NativeAddress =
+  | { readonly family: 'unix'; readonly name: Buffer; readonly abstract: boolean }
+  | { readonly family: 4 | 6; readonly address: Buffer; readonly port: number; readonly scopeId: number };
+
+function sockaddr(a: NativeAddress): Buffer {
+  return a.family === 'unix' ? unixSockaddr(a.name, a.abstract) : inetSockaddr(a.family, a.address, a.port, a.scopeId);
+}
+
+function familyOf(a: NativeAddress): number {
+  return a.family === 'unix' ? AF_UNIX : a.family === 4 ? AF_INET : AF_INET6;
+}
+
+/**
+ * A listening AF_UNIX stream socket (non-blocking, close-on-exec) on a path
+ * or an abstract name; `describe` names it in error messages.
+ */
+export function listenUnix(name: Buffer, abstract: boolean, backlog: number, describe: string): number {
+  const fd = check(c.socket(AF_UNIX, SocketType.stream | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), 'Failed to create socket');
+  try {
+    enablePassCred(fd);
+    const addr = unixSockaddr(name, abstract);
+    check(c.bind(fd, addr, addr.length), `Failed to bind to ${describe}`);
+    check(c.listen(fd, backlog), 'Failed to listen');
+    return fd;
+  } catch (e) {
+    c.close(fd);
+    throw e;
+  }
+}
+
+/**
+ * A socket connected to `address`.  `blocking` sockets connect synchronously;
+ * non-blocking ones may return while the connection is in progress
+ * (`inProgress`), to be finished by the caller's event loop.
+ */
+export function connectSocket(
+  address: NativeAddress,
+  type: SocketTypeName,
+  blocking: boolean,
+): { fd: number; inProgress: boolean } {
+  const flags = SocketType[type] | SOCK_CLOEXEC | (blocking ? 0 : SOCK_NONBLOCK);
+  const fd = check(c.socket(familyOf(address), flags, 0), 'Failed to create socket');
+  const addr = sockaddr(address);
+  if (c.connect(fd, addr, addr.length) < 0) {
+    const errno = koffi.errno();
+    if (!blocking && (errno === EINPROGRESS || errno === EAGAIN)) return { fd, inProgress: true };
+    c.close(fd);
+    throw new SystemError('Failed to connect', errno);
+  }
+  return { fd, inProgress: false };
+}
+
+/** One send(2); returns the byte count or throws SystemError('send() failed'). */
+export function sendOn(fd: number, data: Buffer, nonBlocking: boolean): number {
+  const flags = MSG_NOSIGNAL | (nonBlocking ? MSG_DONTWAIT : 0);
+  return check(c.send(fd, data, data.length, flags), 'send() failed');
+}
+
+/** One non-blocking recv(2): a Buffer, or undefined when nothing is pending. */
+export function recvNonBlocking(fd: number, max: number): Buffer | undefined {
+  const buf = Buffer.alloc(max);
+  const n = Number(c.recv(fd, buf, max, MSG_DONTWAIT));
+  if (n < 0) {
+    const errno = koffi.errno();
+    if (errno === EAGAIN) return undefined;
+    throw new SystemError('recv() failed', errno);
+  }
+  return buf.subarray(0, n);
+}
+
+/** getxattr(2): the value (≤ max bytes) or undefined on any error. */
+export function getXattr(path: string, name: string, max: number): Buffer | undefined {
+  const buf = Buffer.alloc(max);
+  const n = Number(c.getxattr(path, name, buf, max));
+  return n < 0 ? undefined : buf.subarray(0, n);
+}
+
+export const AI_NUMERICHOST = 0x4;
+export const AI_ADDRCONFIG = 0x20;
+
+/**
+ * getaddrinfo(3) for one host and service; the addresses in the resolver's
+ * order, or a string with gai_strerror's text.
+ */
+export function getAddrInfo(
+  host: string,
+  service: string,
+  flags: number,
+  type: 'stream' | 'dgram',
+): NativeAddress[] | string {
+  const hints = { ai_flags: flags, ai_family: 0, ai_socktype: SocketType[type], ai_protocol: 0, ai_addrlen: 0, ai_addr: null, ai_canonname: null, ai_next: null };
+  const out: unknown[] = [null];
+  const rc = c.getaddrinfo(host, service, hints, out) as number;
+  if (rc !== 0) return c.gaiStrerror(rc) as string;
+  const result: NativeAddress[] = [];
+  try {
+    for (let p = out[0]; p !== null; ) {
+      const ai = koffi.decode(p, AddrInfo) as { ai_family: number; ai_addrlen: number; ai_addr: unknown; ai_next: unknown };
+      const sa = Buffer.from(koffi.decode(ai.ai_addr, koffi.array('uint8_t', ai.ai_addrlen)) as number[]);
+      if (ai.ai_family === AF_INET) {
+        result.push({ family: 4, address: sa.subarray(4, 8), port: sa.readUInt16BE(2), scopeId: 0 });
+      } else if (ai.ai_family === AF_INET6) {
+        result.push({ family: 6, address: sa.subarray(8, 24), port: sa.readUInt16BE(2), scopeId: sa.readUInt32LE(24) });
+      }
+      p = ai.ai_next;
+    }
+  } finally {
+    c.freeaddrinfo(out[0]);
+  }
+  return result;
+}
+
+/** inet_ntop(3) of a 4- or 16-byte address. */
+export function formatIp(family: 4 | 6, address: Buffer): string {
+  const buf = Buffer.alloc(64);
+  c.inetNtop(family === 4 ? AF_INET : AF_INET6, address, buf, 64);
+  return buf.toString('latin1', 0, buf.indexOf(0));
+}

@@ -1,0 +1,26 @@
+// Stage: byte chunks → one netstring (or the reason it is broken).
+import { Observable, type OperatorFunction } from 'rxjs';
+import { NetstringReader, type NetstringReadResult } from '../protocol/netstring-reader.js';
+
+/**
+ * Feeds chunks to a NetstringReader and emits its one result, then
+ * completes (unsubscribing from the chunks).  Completes without a value
+ * when the chunks end first (EOF before the netstring was complete).
+ */
+export function decodeNetstring(maxLength: number): OperatorFunction<Buffer, NetstringReadResult> {
+  return (chunks) =>
+    new Observable<NetstringReadResult>((subscriber) => {
+      const reader = new NetstringReader(maxLength);
+      const subscription = chunks.subscribe({
+        next: (chunk) => {
+          const result = reader.push(chunk);
+          if (result === undefined) return;
+          subscriber.next(result);
+          subscriber.complete();
+        },
+        error: (e: unknown) => subscriber.error(e),
+        complete: () => subscriber.complete(),
+      });
+      return subscription;
+    });
+}

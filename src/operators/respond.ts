@@ -1,0 +1,34 @@
+// Stage: the response netstring to the client, then close (qmqp.md §2.2).
+import { Observable } from 'rxjs';
+import { logDomain } from '../log.js';
+import { strerror } from '../native/linux.js';
+import { encodeNetstring } from '../protocol/netstring.js';
+import type { ResponseText } from '../protocol/responses.js';
+import type { Client } from './peer-credentials.js';
+
+function describeWriteError(error: NodeJS.ErrnoException): string {
+  return error.errno !== undefined ? strerror(-error.errno) : error.message;
+}
+
+/** Writes the response and closes the connection; completes when done. */
+export function respond(client: Client, response: ResponseText): Observable<never> {
+  return new Observable<never>((subscriber) => {
+    const socket = client.socket;
+    if (socket.destroyed || !socket.writable) {
+      logDomain(client.domain, 'Failed to write: Broken pipe');
+      subscriber.complete();
+      return;
+    }
+    const onError = (error: NodeJS.ErrnoException): void => {
+      logDomain(client.domain, `Failed to write: ${describeWriteError(error)}`);
+      socket.destroy();
+      subscriber.complete();
+    };
+    socket.once('error', onError);
+    socket.end(encodeNetstring(response), () => {
+      socket.off('error', onError);
+      socket.destroy();
+      subscriber.complete();
+    });
+  });
+}

@@ -1,0 +1,52 @@
+// The policy as the pipeline sees it: one mail in, one decision out.
+// Implemented by the Lua engine (src/lua); used by src/operators.
+import type { Observable } from 'rxjs';
+import type { PeerCredentials } from './native/linux.js';
+import type { SocketAddress } from './protocol/socket-address.js';
+
+export type Action =
+  | { readonly kind: 'discard' }
+  | { readonly kind: 'reject' }
+  | { readonly kind: 'connect'; readonly address: SocketAddress }
+  | {
+      readonly kind: 'exec' | 'exec_raw';
+      /** argv[0] is the program path, used as given (no PATH search). */
+      readonly argv: readonly string[];
+      /** `NAME=VALUE` entries; undefined means an empty environment. */
+      readonly env: readonly string[] | undefined;
+      readonly timeoutMs: number | undefined;
+    };
+
+/** What the script made of the mail (read when the action starts and at the end). */
+export interface MailState {
+  readonly sender: string;
+  readonly account: string | undefined;
+  /** Inserted header lines, oldest first, each `name: value\r\n`. */
+  readonly headers: readonly Buffer[];
+}
+
+export type Decision =
+  | { readonly kind: 'action'; readonly action: Action; readonly mail: MailState }
+  /** The handler failed; `log` is the line for stderr. */
+  | { readonly kind: 'script-failed'; readonly log: string };
+
+/** What the policy may know about the mail and its sender. */
+export interface MailInput {
+  readonly sender: string;
+  readonly recipients: readonly string[];
+  readonly credentials: PeerCredentials | undefined;
+  /** Pins the client process for cgroup lookups, when the kernel has pidfds. */
+  readonly pidfd: number | undefined;
+}
+
+/** One mail inside the policy, from the handler's start to the connection's end. */
+export interface MailSession {
+  /** Emits the decision once.  Unsubscribing abandons the handler. */
+  readonly decision$: Observable<Decision>;
+  /** The connection is over: the mail object goes stale.  Returns its final state. */
+  close(): MailState;
+}
+
+export interface Policy {
+  open(listener: number, mail: MailInput): MailSession;
+}

@@ -1,0 +1,81 @@
+// Listening sockets (daemon.md §4, §5) and the stream of accepted connections.
+import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { Observable, merge } from 'rxjs';
+import { listenUnix } from '../native/linux.js';
+import type { ListenTarget } from '../lua/engine.js';
+
+const BACKLOG = 64;
+
+export interface Listener {
+  readonly server: Server;
+  /** The Lua handler this listener runs (index into the script's registrations). */
+  readonly handler: number;
+  readonly maxSize: number;
+}
+
+export interface Accepted {
+  readonly socket: Socket;
+  readonly listener: Listener;
+}
+
+function serverOn(fd: number): Server {
+  const server = createServer({ allowHalfOpen: true, pauseOnConnect: false });
+  server.listen({ fd });
+  return server;
+}
+
+/** Creates a listening socket on a path or abstract name, synchronously. */
+export function bindListener(target: Exclude<ListenTarget, { kind: 'systemd' }>, handler: number, maxSize: number): Listener {
+  let fd: number;
+  if (target.kind === 'abstract') {
+    fd = listenUnix(target.name, true, BACKLOG, '@' + target.name.toString('latin1'));
+  } else {
+    const path = target.path;
+    if (path.startsWith('/')) removeStale(path);
+    fd = listenUnix(Buffer.from(path, 'latin1'), false, BACKLOG, path);
+    if (path.startsWith('/')) {
+      try {
+        chmodSync(path, 0o666);
+      } catch (e) {
+        throw new Error(`Failed to chmod "${path}": ${(e as Error).message}`);
+      }
+    }
+  }
+  return { server: serverOn(fd), handler, maxSize };
+}
+
+/** Adopts an inherited listening socket (systemd socket activation). */
+export function adoptListener(fd: number, handler: number, maxSize: number): Listener {
+  return { server: serverOn(fd), handler, maxSize };
+}
+
+function removeStale(path: string): void {
+  try {
+    lstatSync(path);
+  } catch {
+    return;
+  }
+  try {
+    unlinkSync(path);
+  } catch {
+    // bind() will report what is wrong
+  }
+}
+
+/** Every connection accepted on any of the listeners, until unsubscribed. */
+export function accepted$(listeners: readonly Listener[]): Observable<Accepted> {
+  return merge(
+    ...listeners.map(
+      (listener) =>
+        new Observable<Accepted>((subscriber) => {
+          const onConnection = (socket: Socket): void => subscriber.next({ socket, listener });
+          listener.server.on('connection', onConnection);
+          return () => {
+            listener.server.off('connection', onConnection);
+            listener.server.close();
+          };
+        }),
+    ),
+  );
+}
