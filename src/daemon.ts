@@ -7,6 +7,7 @@ import { accepted$, bindListener, type Listener } from './streams/listener.js';
 import { signalNumber, signals$ } from './streams/signals.js';
 import { withPeerCredentials } from './operators/peer-credentials.js';
 import { serveClient } from './operators/serve-client.js';
+import { createMailLogger, type MailLogger } from './operators/pond-log.js';
 
 export interface DaemonOptions {
   readonly configPath: string;
@@ -23,10 +24,12 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     listeners.push(bindListener(request.target, request.handler, request.maxSize));
   };
   let engine: LuaEngine;
+  let mailLog: MailLogger | undefined;
   try {
     engine = await LuaEngine.load(options.configPath, { listen });
     if (listeners.length === 0) throw new ConfigError('No QMQP listeners configured');
-    engine.finishStartup();
+    const logServer = engine.finishStartup();
+    mailLog = logServer === undefined ? undefined : createMailLogger(logServer);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
     logPlain(e.message);
@@ -46,7 +49,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       .pipe(
         takeUntil(shutdown$),
         withPeerCredentials(),
-        mergeMap((client) => serveClient(client, { policy: engine, mailLog: undefined, shutdown$ })),
+        mergeMap((client) => serveClient(client, { policy: engine, mailLog, shutdown$ })),
         finalize(() => resolve(0)),
       )
       .subscribe();

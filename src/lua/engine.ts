@@ -61,6 +61,7 @@ export class LuaEngine implements Policy {
   private readonly operations = new Map<string, Operation>([
     ['sleep', (args) => timer(Math.max(0, Number(args[0]) * 1000)).pipe(map((): LuaPushable[] => []))],
   ]);
+  private readonly mails = new Map<number, MailInput>();
   private nextId = 1;
   private entry!: Entry;
 
@@ -80,6 +81,11 @@ export class LuaEngine implements Policy {
   finishStartup(): SocketAddress | undefined {
     const [kind, value] = this.lua.call(this.entry.finish_startup, []);
     return this.logServerAddress(kind, value);
+  }
+
+  /** What the pipeline told the policy about mail `id` (while its connection lasts). */
+  mailInput(id: number): MailInput | undefined {
+    return this.mails.get(id);
   }
 
   /** Registers a suspending operation that library code reaches through `M.suspend(name, …)`. */
@@ -201,6 +207,7 @@ export class LuaEngine implements Policy {
     const id = this.nextId++;
     let closed: MailState | undefined;
     let started = false;
+    this.mails.set(id, mail);
     const decision$ = new Observable<Decision>((subscriber) => {
       const subscription = new Subscription();
       const step = (values: LuaArg[]): void => {
@@ -236,6 +243,7 @@ export class LuaEngine implements Policy {
       decision$,
       close: () => {
         if (closed === undefined) {
+          this.mails.delete(id);
           const values = started ? this.callLua(this.entry.close, [id]) : [];
           closed = values.length > 0 ? readMailState(values, 0).state : { sender: mail.sender, account: undefined, headers: [] };
         }

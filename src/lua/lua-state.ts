@@ -294,8 +294,12 @@ export class LuaState {
     return results;
   }
 
-  /** Calls `ref` with a table of bridged functions and returns a reference to its first result. */
-  callForRef(ref: number, functions: Record<string, BridgedFunction>, raw: Record<string, RawFunction>): number {
+  /**
+   * Calls the chunk `ref` with a table of bridged functions (and, if given,
+   * the value behind `extraRef` as second argument); returns a reference to
+   * its first result.
+   */
+  callForRef(ref: number, functions: Record<string, BridgedFunction>, raw: Record<string, RawFunction>, extraRef?: number): number {
     const L = this.L;
     const top = this.api('lua_gettop')(L);
     this.api('lua_rawgeti')(L, LUA_REGISTRYINDEX, BigInt(ref));
@@ -310,7 +314,8 @@ export class LuaState {
       this.pushRawFunction(L, fn);
       this.api('lua_rawset')(L, -3);
     }
-    const status = this.api('lua_pcallk')(L, 1, 1, 0, 0, 0);
+    if (extraRef !== undefined) this.api('lua_rawgeti')(L, LUA_REGISTRYINDEX, BigInt(extraRef));
+    const status = this.api('lua_pcallk')(L, extraRef === undefined ? 1 : 2, 1, 0, 0, 0);
     if (status !== 0) {
       const message = this.toByteString(L, -1);
       this.api('lua_settop')(L, top);

@@ -2,6 +2,8 @@
 // response is written.  The wire format lives in src/protocol/pond.ts.
 import { tap, type MonoTypeOperatorFunction } from 'rxjs';
 import type { MailState } from '../policy.js';
+import type { SocketAddress } from '../protocol/socket-address.js';
+import { ConfigError } from '../lua/errors.js';
 import type { QmqpRequest } from '../protocol/qmqp.js';
 import type { ResponseText } from '../protocol/responses.js';
 import type { CancelReason } from './client-gone.js';
@@ -25,4 +27,12 @@ export interface MailLogger {
 
 export function pondLog(logger: MailLogger | undefined): MonoTypeOperatorFunction<MailOutcome> {
   return logger === undefined ? (source) => source : tap((outcome) => logger.log(outcome));
+}
+
+/**
+ * The logger for `log_server` (pond-log.md §1): one connected, non-blocking
+ * datagram socket.  Throws a ConfigError (startup fails) when it cannot be created.
+ */
+export function createMailLogger(_address: SocketAddress): MailLogger {
+  throw new ConfigError('log_server is not supported yet');
 }
