@@ -24,6 +24,9 @@ M.str51 = str51
 local function argerror(n, fname, msg, level)
   error(fmt("bad argument #%d to '%s' (%s)", n, fname, msg), (level or 2) + 1)
 end
+M.argerror = argerror
+-- A new full userdata whose metatable is `mt` (state is kept in weak tables).
+M.newud = js.newud
 
 -- A string or number argument as a string, else a type error.
 local function checkstring(v, n, fname, level)
@@ -55,7 +58,9 @@ local function new_address(id)
   address_of[ud] = id
   return ud
 end
+-- The engine's id of an address object, or nil for anything else.
 M.address_id = function(v) return address_of[v] end
+M.new_address = new_address
 
 local function make_resolver(kind)
   return function(...)
