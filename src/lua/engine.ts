@@ -10,7 +10,8 @@ import { LuaError, LuaState, type BridgedFunction, type LuaArg, type LuaPushable
 import { changeDirectory, configDirectory } from './config-path.js';
 import { ConfigError } from './errors.js';
 export { ConfigError };
-import { installLibraries, type LibraryContext } from './libraries.js';
+import { installLibraries, installLibrary, type LibraryContext } from './libraries.js';
+import { filesLibrary } from './libs/files.js';
 
 /** Where `qmqp_listen` wants a listener; the daemon binds it synchronously. */
 export type ListenTarget =
@@ -138,6 +139,7 @@ export class LuaEngine implements Policy {
     const runtime = checkLoad(lua.load(luaSource('runtime.lua'), '=runtime'));
     const table = lua.callForRef(runtime, primitives, raw);
     const context: LibraryContext = { lua, runtime: table, engine: this };
+    installLibrary(context, filesLibrary);
     installLibraries(context);
     this.entry = {
       load_config: lua.fieldRef(table, 'load_config'),
