@@ -40,11 +40,6 @@ export class NetstringReader {
 
   constructor(private readonly maxLength: number) {}
 
-  /** Bytes of the outer netstring consumed so far (header and payload). */
-  get started(): boolean {
-    return this.headerLength > 0;
-  }
-
   /**
    * Feeds one chunk.  Returns undefined while more bytes are needed; a
    * result once the netstring is complete or broken.  `unread` holds the

@@ -1,0 +1,131 @@
+// Properties of the netstring reader (outer framing, qmqp.md §2) and the
+// inner field parser (qmqp.md §3).
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { encodeNetstring, parseInnerNetstring } from '../src/protocol/netstring.js';
+import { NetstringReader, type NetstringReadResult } from '../src/protocol/netstring-reader.js';
+
+/** Feeds `bytes` split at `cuts` and returns the first result (or undefined). */
+function readChunked(bytes: Buffer, cuts: number[], max: number): NetstringReadResult | undefined {
+  const reader = new NetstringReader(max);
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
+  let start = 0;
+  for (const end of [...points, bytes.length]) {
+    if (end <= start) continue;
+    const result = reader.push(bytes.subarray(start, end));
+    if (result !== undefined) return result;
+    start = end;
+  }
+  return undefined;
+}
+
+const KINDS = new Set(['complete', 'malformed', 'too-large', 'garbage']);
+
+describe('netstring reader', () => {
+  it('decodes what the encoder produced, however the bytes are split', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300 }), fc.array(fc.nat(400), { maxLength: 10 }), (payload, cuts) => {
+        const result = readChunked(encodeNetstring(Buffer.from(payload)), cuts, 1024);
+        assert.equal(result?.kind, 'complete');
+        if (result?.kind === 'complete') assert.deepEqual(result.payload, Buffer.from(payload));
+      }),
+    );
+  });
+
+  it('gives the same result for every chunking of arbitrary bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80 }), fc.array(fc.nat(100), { maxLength: 8 }), (bytes, cuts) => {
+        // the first read may take up to 32 header bytes: compare against
+        // chunkings that keep the header read whole, as the original sees it
+        const buffer = Buffer.from(bytes);
+        const whole = readChunked(buffer, [], 40);
+        const split = readChunked(buffer, cuts.map((c) => 32 + c), 40);
+        assert.deepEqual(split, whole);
+      }),
+    );
+  });
+
+  it('never throws and always yields one of the named results or waits for more', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), fc.array(fc.nat(250), { maxLength: 8 }), fc.integer({ min: 0, max: 300 }), (bytes, cuts, max) => {
+        const result = readChunked(Buffer.from(bytes), cuts, max);
+        if (result !== undefined) assert.ok(KINDS.has(result.kind));
+      }),
+    );
+  });
+
+  it('accepts leading zeros in the outer length [T-Q-01]', () => {
+    const r = readChunked(Buffer.from('0007:abcdefg,'), [], 100);
+    assert.deepEqual(r, { kind: 'complete', payload: Buffer.from('abcdefg'), unread: Buffer.alloc(0) });
+  });
+
+  it('reads a zero-length request [T-Q-02]', () => {
+    assert.equal(readChunked(Buffer.from('0:,'), [], 100)?.kind, 'complete');
+  });
+
+  it('accepts partial reads [T-Q-03]', () => {
+    const reader = new NetstringReader(100);
+    const parts = ['1', '6', ':', '0123', '456789abcd', 'ef'];
+    for (const p of parts) assert.equal(reader.push(Buffer.from(p)), undefined);
+    const r = reader.push(Buffer.from(','));
+    assert.equal(r?.kind, 'complete');
+    if (r?.kind === 'complete') assert.equal(r.payload.toString(), '0123456789abcdef');
+  });
+
+  it('enforces the maximum length [T-Q-04]', () => {
+    assert.equal(readChunked(Buffer.from('5:abcde,'), [], 5)?.kind, 'complete');
+    assert.deepEqual(readChunked(Buffer.from('6:abcdef,'), [], 5), { kind: 'too-large', length: 6n });
+  });
+
+  it('refuses 32 digits, u64 overflow, signs and garbage [T-E-04]', () => {
+    assert.equal(readChunked(Buffer.from('0'.repeat(30) + '1:x,'), [], 100)?.kind, 'complete');
+    assert.equal(readChunked(Buffer.from('0'.repeat(31) + '1:x,'), [], 100)?.kind, 'malformed');
+    assert.equal(readChunked(Buffer.from('0'.repeat(32)), [], 100)?.kind, 'malformed');
+    assert.equal(readChunked(Buffer.from('18446744073709551616'), [], 100)?.kind, 'malformed');
+    assert.equal(readChunked(Buffer.from('18446744073709551615'), [], 100), undefined);
+    assert.equal(readChunked(Buffer.from('+1:x,'), [], 100)?.kind, 'malformed');
+    assert.equal(readChunked(Buffer.from('1;x,'), [], 100)?.kind, 'malformed');
+    assert.equal(readChunked(Buffer.from('3:Kok,\n'), [], 256)?.kind, 'garbage');
+    assert.equal(readChunked(Buffer.from('3:Kok;'), [], 256)?.kind, 'malformed');
+  });
+
+  it('leaves bytes after a long payload unread', () => {
+    const r = readChunked(Buffer.from('40:' + 'x'.repeat(40) + ',extra'), [], 100);
+    assert.equal(r?.kind, 'complete');
+    if (r?.kind === 'complete') assert.equal(r.unread.toString(), 'extra');
+  });
+});
+
+describe('inner netstring parser', () => {
+  const FAIL = ['', ':', ':foo,', 'foo', 'foo:bar,', ' 3:foo,', '03:foo,', '+3:foo,', '-3:foo,', '1.0:x,', '1e0:x,', '18446744073709551616:x,', '3:foo', '3:fo,', '3:foo;'];
+
+  it('refuses the [T-Q-10] vectors', () => {
+    for (const v of FAIL) assert.equal(parseInnerNetstring(Buffer.from(v), 0), undefined, JSON.stringify(v));
+  });
+
+  it('parses the [T-Q-10] success vectors', () => {
+    assert.equal(parseInnerNetstring(Buffer.from('3:foo,'), 0)?.value.toString(), 'foo');
+    const empty = parseInnerNetstring(Buffer.from('0:,'), 0);
+    assert.equal(empty?.value.length, 0);
+    const input = Buffer.from('3:foo,4:tail,');
+    const first = parseInnerNetstring(input, 0)!;
+    assert.equal(first.value.toString(), 'foo');
+    assert.equal(parseInnerNetstring(input, first.next)?.value.toString(), 'tail');
+    assert.equal(parseInnerNetstring(Buffer.from('000:,'), 0)?.value.length, 0);
+  });
+
+  it('round-trips any payload and never throws on arbitrary bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (payload) => {
+        const parsed = parseInnerNetstring(encodeNetstring(Buffer.from(payload)), 0);
+        assert.deepEqual(parsed?.value, Buffer.from(payload));
+      }),
+    );
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 100 }), fc.nat(100), (bytes, offset) => {
+        parseInnerNetstring(Buffer.from(bytes), Math.min(offset, bytes.length));
+      }),
+    );
+  });
+});
