@@ -17,6 +17,11 @@ export type Action =
       readonly timeoutMs: number | undefined;
     };
 
+/** Whether carrying out `action` relays the mail (connect, exec, exec_raw): Pond traffic counts it. */
+export function isRelayingAction(action: Action): boolean {
+  return action.kind !== 'discard' && action.kind !== 'reject';
+}
+
 /** What the script made of the mail (read when the action starts and at the end). */
 export interface MailState {
   readonly sender: string;
@@ -35,8 +40,11 @@ export interface MailInput {
   readonly sender: string;
   readonly recipients: readonly string[];
   readonly credentials: PeerCredentials | undefined;
-  /** Pins the client process for cgroup lookups, when the kernel has pidfds. */
-  readonly pidfd: number | undefined;
+  /**
+   * A pidfd pinning the client process for cgroup lookups (kernel ≥ 6.5),
+   * fetched from the connection on first use and closed with the mail.
+   */
+  peerPidfd(): number | undefined;
 }
 
 /** One mail inside the policy, from the handler's start to the connection's end. */

@@ -2,7 +2,7 @@
 import type { Socket } from 'node:net';
 import { map, type OperatorFunction } from 'rxjs';
 import { connectionDomain } from '../log.js';
-import { peerCredentials, type PeerCredentials } from '../native/linux.js';
+import { peerCredentials, peerPidfd, type PeerCredentials } from '../native/linux.js';
 import type { Accepted, Listener } from '../streams/listener.js';
 
 export interface Client {
@@ -26,4 +26,10 @@ export function withPeerCredentials(): OperatorFunction<Accepted, Client> {
     const credentials = fd === undefined ? undefined : peerCredentials(fd);
     return { socket, listener, credentials, domain: connectionDomain(credentials), acceptedAt: process.hrtime.bigint() };
   });
+}
+
+/** A new pidfd for the client process (SO_PEERPIDFD), or undefined; the caller closes it. */
+export function openClientPidfd(client: Client): number | undefined {
+  const fd = socketFd(client.socket);
+  return fd === undefined ? undefined : peerPidfd(fd);
 }

@@ -1,17 +1,24 @@
 // Stage: one log record per processed mail (pond-log.md), sent before the
-// response is written.  The wire format lives in src/protocol/pond.ts.
+// response is written.  The wire format lives in src/protocol/pond.ts, the
+// socket in src/streams/datagram-socket.ts.
+import { performance } from 'node:perf_hooks';
 import { tap, type MonoTypeOperatorFunction } from 'rxjs';
-import type { MailState } from '../policy.js';
-import type { SocketAddress } from '../protocol/socket-address.js';
+import { logPlain } from '../log.js';
 import { ConfigError } from '../lua/errors.js';
+import { SystemError, strerror } from '../native/linux.js';
+import type { MailState } from '../policy.js';
+import { encodePondRecord, pondMessage, type PondRecord } from '../protocol/pond.js';
 import type { QmqpRequest } from '../protocol/qmqp.js';
 import type { ResponseText } from '../protocol/responses.js';
+import type { SocketAddress } from '../protocol/socket-address.js';
+import { ConnectedDatagramSocket } from '../streams/datagram-socket.js';
 import type { CancelReason } from './client-gone.js';
 import type { Client } from './peer-credentials.js';
 
 export type MailResult =
   | { readonly kind: 'answered'; readonly response: ResponseText; readonly relayed: boolean }
-  | { readonly kind: 'canceled'; readonly reason: CancelReason };
+  /** `relayed`: a relaying action had started when the mail was cancelled. */
+  | { readonly kind: 'canceled'; readonly reason: CancelReason; readonly relayed: boolean };
 
 /** Everything known about a mail when it is over. */
 export interface MailOutcome {
@@ -29,10 +36,53 @@ export function pondLog(logger: MailLogger | undefined): MonoTypeOperatorFunctio
   return logger === undefined ? (source) => source : tap((outcome) => logger.log(outcome));
 }
 
+/** The message suffix (pond-log.md §4): the response minus its code letter, or why it was cancelled. */
+function suffixOf(result: MailResult): string {
+  return result.kind === 'answered' ? result.response.slice(1) : result.reason;
+}
+
+/** Wall-clock microseconds since the epoch (sub-millisecond, unlike Date.now()). */
+function nowMicroseconds(): bigint {
+  return BigInt(Math.floor((performance.timeOrigin + performance.now()) * 1000));
+}
+
+/** The record of one finished mail (pond-log.md §3, §5). */
+export function mailRecord(outcome: MailOutcome, timestampUs: bigint, nowHr: bigint): PondRecord {
+  const { request, mail, result } = outcome;
+  let headerBytes = 0;
+  for (const line of mail.headers) headerBytes += line.length;
+  const received = request.body.length;
+  return {
+    timestampUs,
+    site: mail.account,
+    message: pondMessage(mail.sender, request.recipients, suffixOf(result)),
+    length: BigInt(request.message.length + headerBytes),
+    trafficReceived: BigInt(received),
+    trafficSent: result.relayed ? BigInt(received + headerBytes) : 0n,
+    durationUs: nowHr > outcome.client.acceptedAt ? (nowHr - outcome.client.acceptedAt) / 1000n : 0n,
+  };
+}
+
 /**
  * The logger for `log_server` (pond-log.md §1): one connected, non-blocking
  * datagram socket.  Throws a ConfigError (startup fails) when it cannot be created.
  */
-export function createMailLogger(_address: SocketAddress): MailLogger {
-  throw new ConfigError('log_server is not supported yet');
+export function createMailLogger(address: SocketAddress): MailLogger {
+  let socket: ConnectedDatagramSocket;
+  try {
+    socket = ConnectedDatagramSocket.connect(address);
+  } catch (e) {
+    throw new ConfigError((e as Error).message);
+  }
+  return {
+    log(outcome) {
+      const datagram = encodePondRecord(mailRecord(outcome, nowMicroseconds(), process.hrtime.bigint()));
+      try {
+        socket.send(datagram);
+      } catch (e) {
+        // a lost record never changes the mail's answer
+        logPlain(`sendmsg() failed: ${e instanceof SystemError ? strerror(e.errno) : (e as Error).message}`);
+      }
+    },
+  };
 }

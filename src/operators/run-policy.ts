@@ -1,20 +1,50 @@
 // Stage: a parsed mail → the policy's decision (the Lua handler's action).
 import type { Observable } from 'rxjs';
+import { closeFd } from '../native/linux.js';
 import type { Decision, MailSession, Policy } from '../policy.js';
 import type { QmqpRequest } from '../protocol/qmqp.js';
-import type { Client } from './peer-credentials.js';
+import { openClientPidfd, type Client } from './peer-credentials.js';
 
 export interface PolicyRun {
   readonly session: MailSession;
   readonly decision$: Observable<Decision>;
 }
 
+/** The client's pidfd, opened only if the policy asks (m.cgroup), closed with the mail. */
+function lazyPidfd(client: Client): { get(): number | undefined; close(): void } {
+  let state: 'unopened' | 'open' | 'closed' = 'unopened';
+  let pidfd: number | undefined;
+  return {
+    get: () => {
+      if (state === 'unopened') {
+        pidfd = openClientPidfd(client);
+        state = 'open';
+      }
+      return state === 'open' ? pidfd : undefined;
+    },
+    close: () => {
+      if (pidfd !== undefined) closeFd(pidfd);
+      pidfd = undefined;
+      state = 'closed';
+    },
+  };
+}
+
 export function runPolicy(policy: Policy, client: Client, request: QmqpRequest): PolicyRun {
-  const session = policy.open(client.listener.handler, {
+  const pidfd = lazyPidfd(client);
+  const inner = policy.open(client.listener.handler, {
     sender: request.sender,
     recipients: request.recipients,
     credentials: client.credentials,
-    pidfd: undefined,
+    peerPidfd: pidfd.get,
   });
+  const session: MailSession = {
+    decision$: inner.decision$,
+    close: () => {
+      const state = inner.close();
+      pidfd.close();
+      return state;
+    },
+  };
   return { session, decision$: session.decision$ };
 }

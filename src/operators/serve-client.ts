@@ -1,8 +1,8 @@
 // One connection as one stream: netstring → QMQP → policy → action →
 // response → Pond log, cancelled when the client goes or the daemon stops.
-import { EMPTY, Observable, catchError, finalize, map, merge, mergeMap, of, race, take, timeout } from 'rxjs';
+import { EMPTY, Observable, catchError, finalize, map, merge, mergeMap, of, race, take, tap, timeout } from 'rxjs';
 import { logDomain } from '../log.js';
-import type { Policy } from '../policy.js';
+import { isRelayingAction, type Policy } from '../policy.js';
 import { describeNetstringError } from '../protocol/netstring-reader.js';
 import type { QmqpRequest } from '../protocol/qmqp.js';
 import { socketChunks } from '../streams/socket-chunks.js';
@@ -27,12 +27,15 @@ export interface ServeOptions {
 
 function processMail(client: Client, request: QmqpRequest, unread: Buffer, options: ServeOptions): Observable<never> {
   const { session, decision$ } = runPolicy(options.policy, client, request);
+  // Pond traffic counts a mail cancelled while relaying as relayed.
+  let relaying = false;
   const answered$ = decision$.pipe(
+    tap((decision) => (relaying = decision.kind === 'action' && isRelayingAction(decision.action))),
     executeAction(client, request),
     map((answer) => ({ kind: 'answered' as const, ...answer })),
   );
   const canceled$ = merge(clientGone(client, unread), options.shutdown$.pipe(map((): CancelReason => 'canceled'))).pipe(
-    map((reason) => ({ kind: 'canceled' as const, reason })),
+    map((reason) => ({ kind: 'canceled' as const, reason, relayed: relaying })),
   );
   return race(answered$, canceled$).pipe(
     take(1),
