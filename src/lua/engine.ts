@@ -73,7 +73,7 @@ export class LuaEngine implements Policy {
     const environment: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) environment[k] = v;
     const engine = new LuaEngine(await LuaState.create(environment));
-    engine.install(host);
+    await engine.install(host);
     engine.runConfig(configPath);
     return engine;
   }
@@ -94,7 +94,7 @@ export class LuaEngine implements Policy {
     this.operations.set(name, operation);
   }
 
-  private install(host: StartupHost): void {
+  private async install(host: StartupHost): Promise<void> {
     const lua = this.lua;
     const raw: Record<string, RawFunction> = {
       newud: (L, state) => {
@@ -140,7 +140,7 @@ export class LuaEngine implements Policy {
     const table = lua.callForRef(runtime, primitives, raw);
     const context: LibraryContext = { lua, runtime: table, engine: this };
     installLibrary(context, filesLibrary);
-    installLibraries(context);
+    await installLibraries(context);
     this.entry = {
       load_config: lua.fieldRef(table, 'load_config'),
       finish_startup: lua.fieldRef(table, 'finish_startup'),

@@ -3,6 +3,12 @@
 // `chunk(js, M)`: `js` holds its bridged JavaScript primitives, `M` is the
 // runtime's table (runtime.lua: M.suspend, M.checkstring, M.str51 …).
 import { readFileSync } from 'node:fs';
+import { argcheckLibrary } from './libs/argcheck.js';
+import { controlClientLibrary } from './libs/control_client.js';
+import { jsonLibrary } from './libs/json.js';
+import { jwtLibrary } from './libs/jwt.js';
+import { socketLibrary } from './libs/socket.js';
+import { sodiumLibrary } from './libs/sodium.js';
 import type { LuaEngine } from './engine.js';
 import type { BridgedFunction, LuaState, RawFunction } from './lua-state.js';
 
@@ -18,10 +24,20 @@ export interface LuaLibrary {
   readonly name: string;
   readonly primitives: (context: LibraryContext) => Record<string, BridgedFunction>;
   readonly raw?: (context: LibraryContext) => Record<string, RawFunction>;
+  /** Asynchronous set-up that must finish before installation (e.g. loading libsodium). */
+  readonly prepare?: () => Promise<void>;
 }
 
 /** The libraries, in installation order. */
-const LIBRARIES: readonly LuaLibrary[] = [];
+const LIBRARIES: readonly LuaLibrary[] = [
+  // argcheck before the libraries using its helpers; json before jwt (its encoder)
+  argcheckLibrary,
+  jsonLibrary,
+  sodiumLibrary,
+  jwtLibrary,
+  controlClientLibrary,
+  socketLibrary,
+];
 
 function libraryChunk(name: string): Buffer {
   return readFileSync(new URL(`../../src/lua/libs/${name}.lua`, import.meta.url));
@@ -33,6 +49,7 @@ export function installLibrary(context: LibraryContext, library: LuaLibrary): vo
   context.lua.callForRef(ref, library.primitives(context), library.raw?.(context) ?? {}, context.runtime);
 }
 
-export function installLibraries(context: LibraryContext): void {
+export async function installLibraries(context: LibraryContext): Promise<void> {
+  for (const library of LIBRARIES) await library.prepare?.();
   for (const library of LIBRARIES) installLibrary(context, library);
 }

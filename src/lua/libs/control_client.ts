@@ -1,0 +1,61 @@
+// JavaScript side of the `control_client` library: the datagram socket
+// (control.md §4) and the packet encoding (src/protocol/control.ts).
+import { closeFd, connectSocket, sendOn, strerror, SystemError, type NativeAddress } from '../../native/linux.js';
+import { encodeControlDatagram, encodeControlPacket } from '../../protocol/control.js';
+import { DefaultPort, resolveAddress } from '../../protocol/socket-address.js';
+import type { LibraryContext, LuaLibrary } from '../libraries.js';
+import type { LuaPushable } from '../lua-state.js';
+import { bytesOf } from './lua-bytes.js';
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/**
+ * A non-blocking datagram socket connected to `address`: its fd, or nil and
+ * the message.  `describe` names a string address in connect errors.
+ */
+function openDatagramSocket(address: NativeAddress, describe: string | undefined): LuaPushable[] {
+  try {
+    return [connectSocket(address, 'dgram', false).fd];
+  } catch (e) {
+    if (e instanceof SystemError && describe !== undefined && e.message.startsWith('Failed to connect:')) {
+      return [undefined, `Failed to connect to ${describe}: ${strerror(e.errno)}`];
+    }
+    return [undefined, errorText(e)];
+  }
+}
+
+export const controlClientLibrary: LuaLibrary = {
+  name: 'control_client',
+  primitives: ({ engine }: LibraryContext) => ({
+    // host[:port] with DNS (default port 5478), `/path` or `@abstract`
+    open_string: ([text]): LuaPushable[] => {
+      let address: NativeAddress;
+      try {
+        address = resolveAddress(String(text), DefaultPort.control, 'dgram');
+      } catch (e) {
+        return [undefined, errorText(e)];
+      }
+      return openDatagramSocket(address, String(text));
+    },
+    open_address: ([id]): LuaPushable[] => {
+      const address = engine.addressById(Number(id));
+      if (address === undefined) return [undefined, 'Unknown address object'];
+      return openDatagramSocket(address, undefined);
+    },
+    packet: ([command, payload]) => encodeControlPacket(Number(command), bytesOf(payload)),
+    // true, or nil and `send() failed: …`
+    send: ([fd, packets]): LuaPushable[] => {
+      try {
+        sendOn(Number(fd), encodeControlDatagram([bytesOf(packets)]), true);
+        return [true];
+      } catch (e) {
+        return [undefined, errorText(e)];
+      }
+    },
+    close: ([fd]) => {
+      closeFd(Number(fd));
+    },
+  }),
+};

@@ -1,0 +1,7 @@
+// Lua strings cross the bridge as byte strings (one char per byte, latin1).
+import type { LuaArg } from '../lua-state.js';
+
+/** A Lua string argument as the bytes it holds. */
+export function bytesOf(v: LuaArg): Buffer {
+  return Buffer.from(String(v), 'latin1');
+}

@@ -1,0 +1,50 @@
+// JavaScript side of the `socket` library: numeric address strings
+// (default port 0), blocking connect and send, close.
+import { closeFd, connectSocket, sendOn, strerror, SystemError, type SocketTypeName } from '../../native/linux.js';
+import { DefaultPort, parseNumericAddress, type SocketAddress } from '../../protocol/socket-address.js';
+import type { LibraryContext, LuaLibrary } from '../libraries.js';
+import { LuaError, type LuaArg, type LuaPushable } from '../lua-state.js';
+import { bytesOf } from './lua-bytes.js';
+
+/** An address string; its errors are raised in Lua without a position. */
+function parseAddress(text: LuaArg): SocketAddress {
+  try {
+    return parseNumericAddress(String(text), DefaultPort.socket);
+  } catch (e) {
+    throw new LuaError(e instanceof Error ? e.message : String(e));
+  }
+}
+
+/** nil and the bare strerror text, as the original returns system errors. */
+function systemFailure(e: unknown): LuaPushable[] {
+  if (e instanceof SystemError) return [undefined, strerror(e.errno)];
+  throw e;
+}
+
+export const socketLibrary: LuaLibrary = {
+  name: 'socket',
+  primitives: ({ engine }: LibraryContext) => ({
+    check_address: ([text]) => {
+      parseAddress(text);
+    },
+    connect: ([kind, value, type]): LuaPushable[] => {
+      const address = kind === 'string' ? parseAddress(value) : engine.addressById(Number(value));
+      if (address === undefined) throw new LuaError('Unknown address object');
+      try {
+        return [connectSocket(address, String(type) as SocketTypeName, true).fd];
+      } catch (e) {
+        return systemFailure(e);
+      }
+    },
+    send: ([fd, data]): LuaPushable[] => {
+      try {
+        return [sendOn(Number(fd), bytesOf(data), false)];
+      } catch (e) {
+        return systemFailure(e);
+      }
+    },
+    close: ([fd]) => {
+      closeFd(Number(fd));
+    },
+  }),
+};

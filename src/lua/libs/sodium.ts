@@ -1,0 +1,60 @@
+// JavaScript side of the `sodium` library: libsodium (WebAssembly build)
+// on Lua byte strings.  Argument checks live in sodium.lua; these
+// primitives only see strings of the right lengths.
+import sodium from 'libsodium-wrappers';
+import type { LuaLibrary } from '../libraries.js';
+import type { LuaPushable } from '../lua-state.js';
+import { bytesOf } from './lua-bytes.js';
+
+function pushable(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
+}
+
+const HEX = /^(?:[0-9A-Fa-f]{2})*$/;
+
+export const sodiumLibrary: LuaLibrary = {
+  name: 'sodium',
+  prepare: () => sodium.ready,
+  primitives: () => ({
+    bin2hex: ([s]) => bytesOf(s).toString('hex'),
+    // nil for odd lengths and anything but hex digits
+    hex2bin: ([s]) => {
+      const text = String(s);
+      return HEX.test(text) ? Buffer.from(text, 'hex') : undefined;
+    },
+    randombytes: ([n]) => pushable(sodium.randombytes_buf(Number(n))),
+    crypto_box_keypair: (): LuaPushable[] => {
+      const { publicKey, privateKey } = sodium.crypto_box_keypair();
+      return [pushable(publicKey), pushable(privateKey)];
+    },
+    // nil when libsodium refuses the key (e.g. a low-order point)
+    crypto_box_seal: ([m, pk]) => {
+      try {
+        return pushable(sodium.crypto_box_seal(bytesOf(m), bytesOf(pk)));
+      } catch {
+        return undefined;
+      }
+    },
+    // nil when the ciphertext does not open with this key pair
+    crypto_box_seal_open: ([c, pk, sk]) => {
+      try {
+        return pushable(sodium.crypto_box_seal_open(bytesOf(c), bytesOf(pk), bytesOf(sk)));
+      } catch {
+        return undefined;
+      }
+    },
+    crypto_scalarmult_base: ([sk]) => pushable(sodium.crypto_scalarmult_base(bytesOf(sk))),
+    crypto_sign_keypair: (): LuaPushable[] => {
+      const { publicKey, privateKey } = sodium.crypto_sign_keypair();
+      return [pushable(publicKey), pushable(privateKey)];
+    },
+    crypto_sign_detached: ([m, sk]) => pushable(sodium.crypto_sign_detached(bytesOf(m), bytesOf(sk))),
+    crypto_sign_verify_detached: ([sig, m, pk]) => {
+      try {
+        return sodium.crypto_sign_verify_detached(bytesOf(sig), bytesOf(m), bytesOf(pk));
+      } catch {
+        return false;
+      }
+    },
+  }),
+};
