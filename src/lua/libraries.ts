@@ -3,6 +3,7 @@
 // `chunk(js, M)`: `js` holds its bridged JavaScript primitives, `M` is the
 // runtime's table (runtime.lua: M.suspend, M.checkstring, M.str51 …).
 import { readFileSync } from 'node:fs';
+import { cgroupLibrary } from './cgroup.js';
 import { argcheckLibrary } from './libs/argcheck.js';
 import { controlClientLibrary } from './libs/control_client.js';
 import { jsonLibrary } from './libs/json.js';
@@ -30,6 +31,7 @@ export interface LuaLibrary {
 
 /** The libraries, in installation order. */
 const LIBRARIES: readonly LuaLibrary[] = [
+  cgroupLibrary,
   // argcheck before the libraries using its helpers; json before jwt (its encoder)
   argcheckLibrary,
   jsonLibrary,

@@ -250,3 +250,37 @@ export function formatIp(family: 4 | 6, address: Buffer): string {
   c.inetNtop(family === 4 ? AF_INET : AF_INET6, address, buf, 64);
   return buf.toString('latin1', 0, buf.indexOf(0));
 }
+
+// ---- cgroup directories (lua-api.md §8.4–§8.5) ----------------------------
+
+// openat2(2) has no glibc wrapper; its syscall number is the same on every architecture.
+const SYS_openat2 = 437;
+const syscall = libc.func('long syscall(long, ...)');
+const fgetxattr = libc.func('intptr_t fgetxattr(int, const void *, _Out_ void *, uintptr_t)');
+const OPEN_READ_ONLY_DIRECTORY = 0o200000 /* O_DIRECTORY */ | 0o400 /* O_NOCTTY */ | 0o2000000; /* O_CLOEXEC */
+const RESOLVE_NO_MAGICLINKS = 0x02;
+const RESOLVE_BENEATH = 0x08;
+
+function cString(bytes: Buffer): Buffer {
+  return Buffer.concat([bytes, Buffer.of(0)]);
+}
+
+/**
+ * openat2(2): the directory `path` (relative to `dirfd`) read-only, with
+ * resolution confined beneath `dirfd` (no `..` escapes, no absolute
+ * symlinks out) and no magic links.  Throws SystemError(`describe`).
+ */
+export function openDirectoryBeneath(dirfd: number, path: Buffer, describe: string): number {
+  const how = Buffer.alloc(24); // struct open_how { u64 flags, mode, resolve; }
+  how.writeBigUInt64LE(BigInt(OPEN_READ_ONLY_DIRECTORY), 0);
+  how.writeBigUInt64LE(BigInt(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), 16);
+  const fd = syscall(SYS_openat2, 'int', dirfd, 'const void *', cString(path), 'const void *', how, 'uintptr_t', how.length);
+  return check(fd as number | bigint, describe);
+}
+
+/** fgetxattr(2): the value (≤ max bytes) or undefined on any error (missing, too large …). */
+export function fgetXattr(fd: number, name: Buffer, max: number): Buffer | undefined {
+  const buf = Buffer.alloc(max);
+  const n = Number(fgetxattr(fd, cString(name), buf, max));
+  return n < 0 ? undefined : buf.subarray(0, n);
+}

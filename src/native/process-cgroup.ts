@@ -1,0 +1,52 @@
+// Which cgroup (v2) a process is in, from /proc/<pid>/cgroup, pinned
+// against pid reuse by a pidfd when there is one (lua-api.md §8.4).
+import { readFileSync } from 'node:fs';
+import { strerror } from './linux.js';
+
+/** A lookup failure; the message is what the Lua script sees. */
+export class CgroupLookupError extends Error {}
+
+function readProcFile(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    const errno = -((e as NodeJS.ErrnoException).errno ?? 0);
+    throw new CgroupLookupError(`Failed to open "${path}": ${strerror(errno)}`);
+  }
+}
+
+/** The path of the first `<id>::<path>` line (empty controller list = cgroup v2) with a non-empty path. */
+export function parseCgroupFile(content: Buffer): string | undefined {
+  for (const line of content.toString('latin1').split('\n')) {
+    const first = line.indexOf(':');
+    if (first < 0 || line[first + 1] !== ':') continue;
+    const path = line.slice(first + 2);
+    if (path !== '') return path;
+  }
+  return undefined;
+}
+
+/** The pid a pidfd refers to: the `Pid:` line of its fdinfo (-1 once the process has exited). */
+function pidfdPid(pidfd: number): number {
+  const match = /^Pid:\s*(-?\d+)\s*$/m.exec(readProcFile(`/proc/self/fdinfo/${pidfd}`).toString('latin1'));
+  if (match === null) throw new CgroupLookupError('No Pid in pidfd info');
+  return Number(match[1]);
+}
+
+function checkPinned(pidfd: number, pid: number): void {
+  const pinned = pidfdPid(pidfd);
+  if (pinned === -1) throw new CgroupLookupError('Client process has already exited');
+  if (pid > 0 && pinned !== pid) throw new CgroupLookupError('PID mismatch');
+}
+
+/**
+ * The cgroup path of process `pid` (SO_PEERCRED), or undefined without a
+ * cgroup2 entry.  With a pidfd the process is checked before and after the
+ * read, so a pid reused meanwhile is noticed.
+ */
+export function processCgroupPath(pid: number, pidfd: number | undefined): string | undefined {
+  if (pidfd !== undefined) checkPinned(pidfd, pid);
+  const content = readProcFile(`/proc/${pid}/cgroup`);
+  if (pidfd !== undefined) checkPinned(pidfd, pid);
+  return parseCgroupFile(content);
+}
