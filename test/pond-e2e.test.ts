@@ -3,13 +3,14 @@
 // UDP/IPv6 and Unix datagram sockets (path and abstract name).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { udpReceiver, unixReceiver, type DatagramReceiver } from './helpers/datagram-receiver.js';
 import { luaString, removeDir, startDaemon, tempDir, waitFor, type RunningDaemon } from './helpers/daemon.js';
 import { decodeMailRecord, type DecodedMailRecord } from './helpers/pond-decoder.js';
-import { downstreamServer, netstring, qmqpBody, qmqpRequest, send, type DownstreamServer } from './helpers/qmqp.js';
+import { downstreamServer, exchange, netstring, qmqpBody, qmqpRequest, send, type DownstreamServer } from './helpers/qmqp.js';
 
 const MESSAGE = 'Subject: test\r\n\r\nHello\r\n';
 const SENDER = 'alice@example.com';
@@ -252,7 +253,7 @@ describe('Pond log over a Unix datagram socket', () => scenarios(async (dir) => 
 describe('Pond log over an abstract Unix datagram socket', () =>
   scenarios(async () => unixReceiver(`qrelay-pond-test-${randomBytes(6).toString('hex')}`, true)));
 
-describe('Pond log failures', () => {
+describe('Pond log: address forms, failures, shutdown', () => {
   it('a lost receiver prints `sendmsg() failed: …` and the answer is unchanged', async () => {
     const dir = tempDir('qrelay-pond-');
     const receiver = unixReceiver(join(dir, 'pond.sock'));
@@ -264,6 +265,64 @@ describe('Pond log failures', () => {
       assert.match(daemon.stderr(), /^sendmsg\(\) failed: Connection refused$/m);
     } finally {
       await daemon.stop();
+      removeDir(dir);
+    }
+  });
+
+  it('an address object from log_resolve() works like a string', async () => {
+    const receiver = await udpReceiver(4);
+    const dir = tempDir('qrelay-pond-');
+    const config = CONFIG.replace("log_server = os.getenv('LOG_SERVER')", "log_server = log_resolve(os.getenv('LOG_SERVER'))");
+    const daemon = await startDaemon({ config, dir, env: { LOG_SERVER: receiver.logServer } });
+    try {
+      assert.equal(await send(join(dir, 'qrelay.sock'), qmqpRequest(MESSAGE, SENDER, ['discard@example.org'])), answer('Kdiscarded'));
+      assert.equal(decodeMailRecord(await receiver.next()).message, `from=<${SENDER}> to=<discard@example.org> discarded`);
+    } finally {
+      await daemon.stop();
+      await receiver.close();
+      removeDir(dir);
+    }
+  });
+
+  it('a string without a port uses the default port 5479', async (t) => {
+    const receiver = createSocket('udp4');
+    const bound = await new Promise<boolean>((resolve) => {
+      receiver.once('error', () => resolve(false));
+      receiver.bind(5479, '127.0.0.1', () => resolve(true));
+    });
+    if (!bound) {
+      t.skip('port 5479 is in use on this machine');
+      return;
+    }
+    const datagrams: Buffer[] = [];
+    receiver.on('message', (msg) => datagrams.push(msg));
+    const dir = tempDir('qrelay-pond-');
+    const daemon = await startDaemon({ config: CONFIG, dir, env: { LOG_SERVER: '127.0.0.1' } });
+    try {
+      assert.equal(await send(join(dir, 'qrelay.sock'), qmqpRequest(MESSAGE, SENDER, ['discard@example.org'])), answer('Kdiscarded'));
+      await waitFor(() => datagrams.length > 0, 5_000, 'a datagram on port 5479');
+      assert.equal(decodeMailRecord(datagrams[0]!).message, `from=<${SENDER}> to=<discard@example.org> discarded`);
+    } finally {
+      await daemon.stop();
+      await new Promise<void>((r) => receiver.close(() => r()));
+      removeDir(dir);
+    }
+  });
+
+  it('daemon shutdown while the handler runs sends `canceled`', async () => {
+    const dir = tempDir('qrelay-pond-');
+    const receiver = unixReceiver(join(dir, 'pond.sock'));
+    const daemon = await startDaemon({ config: CONFIG, dir, env: { LOG_SERVER: receiver.logServer } });
+    try {
+      const client = exchange(join(dir, 'qrelay.sock'), qmqpRequest(MESSAGE, SENDER, ['sleep@example.org']));
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await daemon.stop(), 0);
+      const record = decodeMailRecord(await receiver.next());
+      assert.equal(record.message, `from=<${SENDER}> to=<sleep@example.org> canceled`);
+      assert.equal((await client).response.length, 0);
+    } finally {
+      await daemon.stop();
+      await receiver.close();
       removeDir(dir);
     }
   });
