@@ -1,15 +1,49 @@
-// Actions `exec` and `exec_raw` (exec.md): not yet available.
-import { of, type Observable } from 'rxjs';
-import type { Action } from '../policy.js';
+// Action `exec`: speak QMQP with a local program over its stdin/stdout
+// (exec.md §3).  The request goes to stdin, which stays open until the
+// transaction is over; the answer netstring read from stdout is forwarded
+// only once the child has exited with status 0.
+import type { Writable } from 'node:stream';
+import { Observable, catchError, concat, filter, ignoreElements, map, merge, mergeMap, of, switchMap, take, throwError, timeout } from 'rxjs';
 import { Responses } from '../protocol/responses.js';
-import type { ActionResult } from './action-result.js';
+import { childProcess } from '../streams/child-process.js';
+import { socketChunks } from '../streams/socket-chunks.js';
+import { writePieces } from '../streams/write-pieces.js';
+import { ActionFailure, type ActionResult, systemErrorText } from './action-result.js';
+import { type ExecAction, execFailureResult, exitedSuccessfully, failedExitResult, withTimeoutOption } from './exec-outcome.js';
+import { readQmqpResponse } from './qmqp-response.js';
 
-type ExecAction = Extract<Action, { kind: 'exec' | 'exec_raw' }>;
+export { runExecRaw } from './exec-raw.js';
 
-export function runExec(_action: ExecAction, _request: readonly Buffer[]): Observable<ActionResult> {
-  return of({ response: Responses.internalErrorTemporary, log: ['exec is not implemented'] });
+/** qmqp.md §9: 10 s without write progress (logged as `Connect timeout`, sic). */
+const SEND_STALL_TIMEOUT_MS = 10_000;
+
+function sendRequest(stdin: Writable, request: readonly Buffer[]): Observable<never> {
+  const relayFailed = (log: string): ActionFailure => new ActionFailure(Responses.relayFailed, log);
+  return writePieces(stdin, request).pipe(
+    timeout({ each: SEND_STALL_TIMEOUT_MS, with: () => throwError(() => relayFailed('Connect timeout')) }),
+    catchError((e: unknown) => throwError(() => (e instanceof ActionFailure ? e : relayFailed(`Failed to write: ${systemErrorText(e)}`)))),
+    ignoreElements(),
+  );
 }
 
-export function runExecRaw(_action: ExecAction, _block: readonly Buffer[]): Observable<ActionResult> {
-  return of({ response: Responses.internalErrorTemporary, log: ['exec_raw is not implemented'] });
+/** Runs `action.argv` with the re-assembled QMQP request (as pieces) on stdin. */
+export function runExec(action: ExecAction, request: readonly Buffer[]): Observable<ActionResult> {
+  return childProcess({ argv: action.argv, env: action.env, domain: 'exec', stderr: 'daemon' }).pipe(
+    switchMap((child) => {
+      // A complete answer waits for the exit status; a failed write or read
+      // (EOF included: an exit 0 without an answer) answers at once.
+      const answered$ = concat(sendRequest(child.stdin, request), readQmqpResponse(socketChunks(child.output))).pipe(
+        mergeMap((answer) => child.exit$.pipe(map((status) => (exitedSuccessfully(status) ? answer : failedExitResult(status))))),
+      );
+      // A non-zero exit decides at once, whatever was read.
+      const failedExit$ = child.exit$.pipe(
+        filter((status) => !exitedSuccessfully(status)),
+        map(failedExitResult),
+      );
+      return merge(answered$, failedExit$);
+    }),
+    take(1),
+    catchError((e: unknown) => of(execFailureResult(e, Responses.relayFailed))),
+    withTimeoutOption(action.timeoutMs),
+  );
 }

@@ -284,3 +284,22 @@ export function fgetXattr(fd: number, name: Buffer, max: number): Buffer | undef
   const n = Number(fgetxattr(fd, cString(name), buf, max));
   return n < 0 ? undefined : buf.subarray(0, n);
 }
+
+const pipe2 = libc.func('int pipe2(_Out_ int *, int)');
+const O_CLOEXEC = 0o2000000;
+
+export interface PipeEnds {
+  readonly readFd: number;
+  readonly writeFd: number;
+}
+
+/**
+ * pipe2(2) with O_CLOEXEC on both ends: a child gets an end only where it
+ * is dup'ed onto one of its stdio descriptors (Node's stdio 'pipe' would be
+ * a socketpair, not a pipe).
+ */
+export function createPipe(): PipeEnds {
+  const fds = new Int32Array(2);
+  check(pipe2(fds, O_CLOEXEC), 'pipe2() failed');
+  return { readFd: fds[0]!, writeFd: fds[1]! };
+}

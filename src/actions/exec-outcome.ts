@@ -1,0 +1,42 @@
+// How a child's run becomes the client's answer, for both `exec` and
+// `exec_raw`: the exit-status mapping (exec.md §7), a failed start (§1) and
+// the `timeout` option (§2).
+import { of, timeout, type MonoTypeOperatorFunction } from 'rxjs';
+import type { Action } from '../policy.js';
+import { Responses } from '../protocol/responses.js';
+import { ChildStartFailure, type ExitStatus } from '../streams/child-process.js';
+import { type ActionResult, failureResult, systemErrorText } from './action-result.js';
+
+/** What the Lua engine made of `m:exec(...)` / `m:exec_raw(...)`. */
+export type ExecAction = Extract<Action, { kind: 'exec' | 'exec_raw' }>;
+
+/** sysexits.h codes the original answers with a permanent failure. */
+const PERMANENT_EXIT_CODES = new Set([64, 72, 77, 78]);
+
+export function exitedSuccessfully(status: ExitStatus): boolean {
+  return status.kind === 'exited' && status.code === 0;
+}
+
+/**
+ * The answer for any other exit.  A signal number goes through the same
+ * mapping and is logged as `Exit status S`, as the original does (§3.1).
+ */
+export function failedExitResult(status: ExitStatus): ActionResult {
+  const number = status.kind === 'exited' ? status.code : status.signal;
+  const response = PERMANENT_EXIT_CODES.has(number) ? Responses.internalErrorPermanent : Responses.internalErrorTemporary;
+  return { response, log: [`Exit status ${number}`] };
+}
+
+/** Any failure of an exec action mapped to its answer; unknown ones give `fallback`. */
+export function execFailureResult(error: unknown, fallback: ActionResult['response']): ActionResult {
+  if (error instanceof ChildStartFailure) {
+    return { response: Responses.internalErrorTemporary, log: [`Failed to execute process: ${systemErrorText(error.reason)}`] };
+  }
+  return failureResult(error, fallback, '');
+}
+
+/** The `timeout` option: `Ztimeout` when no answer came in time; the child is terminated by teardown. */
+export function withTimeoutOption(timeoutMs: number | undefined): MonoTypeOperatorFunction<ActionResult> {
+  if (timeoutMs === undefined) return (result$) => result$;
+  return timeout({ first: timeoutMs, with: () => of<ActionResult>({ response: Responses.timeout, log: ['timeout'] }) });
+}
