@@ -21,7 +21,7 @@ export interface Accepted {
 
 function serverOn(fd: number): Server {
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: false });
-  server.listen({ fd });
+  server.listen({ fd, backlog: BACKLOG });
   return server;
 }
 

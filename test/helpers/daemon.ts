@@ -1,6 +1,6 @@
 // Starts the real daemon (dist/main.js) as a child process for end-to-end tests.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +32,13 @@ export async function waitFor(condition: () => boolean, ms = 10_000, what = 'con
   }
 }
 
+// Daemons still running when the test process exits are killed, so a
+// failing assertion can neither hang the suite nor leave a process behind.
+const running = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 export interface StartOptions {
   /** Text of config.lua, written into the daemon's temp folder. */
   readonly config: string;
@@ -42,6 +49,8 @@ export interface StartOptions {
   readonly args?: readonly string[];
   /** Don't wait for readyPath (e.g. for startup failures). */
   readonly noWait?: boolean;
+  /** What counts as ready (default: readyPath exists and is a socket). */
+  readonly ready?: (stdout: string, stderr: string) => boolean;
 }
 
 /**
@@ -60,7 +69,15 @@ export async function startDaemon(options: StartOptions): Promise<RunningDaemon>
   let out = '';
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  running.add(child);
+  child.unref();
+  for (const stream of [child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
+  const exited = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
   let done = false;
   void exited.then(() => (done = true));
   const daemon: RunningDaemon = {
@@ -81,7 +98,7 @@ export async function startDaemon(options: StartOptions): Promise<RunningDaemon>
     const ready = join(dir, options.readyPath ?? 'qrelay.sock');
     try {
       await Promise.race([
-        waitFor(() => existsSync(ready), 15_000, `daemon socket ${ready}`),
+        waitFor(options.ready ? () => options.ready!(out, err) : () => isSocket(ready), 15_000, `daemon ready (${ready})`),
         exited.then((code) => {
           throw new Error(`daemon exited with ${code} during startup: ${err}`);
         }),
@@ -94,6 +111,14 @@ export async function startDaemon(options: StartOptions): Promise<RunningDaemon>
     }
   }
   return daemon;
+}
+
+function isSocket(path: string): boolean {
+  try {
+    return statSync(path).isSocket();
+  } catch {
+    return false;
+  }
 }
 
 export function removeDir(dir: string): void {

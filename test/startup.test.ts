@@ -1,0 +1,149 @@
+// Command line and startup (daemon.md §1–§4, lua-api.md §2–§4): every
+// failure exits 1 with a message naming the file and line where there is one.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { MAIN, removeDir, startDaemon, tempDir } from './helpers/daemon.js';
+import { qmqpRequest, send } from './helpers/qmqp.js';
+
+function run(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stderr: string; stdout: string } {
+  const r = spawnSync(process.execPath, [MAIN, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 20_000 });
+  return { status: r.status, stderr: r.stderr, stdout: r.stdout };
+}
+
+function runConfig(config: string): { status: number | null; stderr: string; path: string; dir: string } {
+  const dir = tempDir();
+  const path = join(dir, 'config.lua');
+  writeFileSync(path, config);
+  const r = run(['--config', path], { TEST_DIR: dir });
+  removeDir(dir);
+  return { ...r, path, dir };
+}
+
+describe('command line [T-D-01]', () => {
+  it('refuses anything but --config PATH with the usage line and status 1', () => {
+    for (const args of [['--config'], ['--config=/x'], ['a', 'b', 'c'], ['--verbose']]) {
+      const r = run(args);
+      assert.equal(r.status, 1, args.join(' '));
+      assert.match(r.stderr, /^Usage: qrelay \[--config PATH\]/);
+    }
+  });
+  it('prints help on --help and exits 0', () => {
+    const r = run(['--help']);
+    assert.equal(r.status, 0);
+    assert.match(r.stdout, /Usage: qrelay \[--config PATH\]/);
+  });
+});
+
+describe('startup failures [T-D-02] [T-L-02] [T-L-04]', () => {
+  const cases: [string, string, RegExp][] = [
+    ['no listener', 'x = 1', /^No QMQP listeners configured\n$/],
+    ['syntax error', 'qmqp_listen(', /config\.lua:1: unexpected symbol near <eof>/],
+    ['runtime error', '\n\nerror("boom")', /config\.lua:3: boom/],
+    ['handler not a function', "qmqp_listen('/tmp/x', 42)", /config\.lua:1: bad argument #2 to 'qmqp_listen' \(function expected\)/],
+    ['argument count', "qmqp_listen('/tmp/x')", /config\.lua:1: Invalid parameter count/],
+    ['address type', 'qmqp_listen(5, function() end)', /bad argument #1 to 'qmqp_listen' \(path expected\)/],
+    ['max_size too small', "max_size = 1023\nqmqp_listen('/tmp/x', function() end)", /^`max_size` is too small\n$/],
+    ['max_size too large', "max_size = 1073741825\nqmqp_listen('/tmp/x', function() end)", /^`max_size` is too large\n$/],
+    ['max_size not a number', "max_size = 'lots'\nqmqp_listen('/tmp/x', function() end)", /^`max_size` must be a number\n$/],
+    ['path too long', `qmqp_listen('/tmp/${'x'.repeat(103)}', function() end)`, /Path is too long/],
+    ['abstract too long', `qmqp_listen('@${'x'.repeat(108)}', function() end)`, /Path is too long/],
+    ['bind failure', "qmqp_listen('/nonexistent-dir/x.sock', function() end)", /^Failed to bind to \/nonexistent-dir\/x\.sock: No such file or directory\n$/],
+    ['sleep at load', 'sleep(1)', /yield/],
+    ['resolver failure', "qmqp_resolve('nohost.invalid')", /Failed to resolve "nohost\.invalid":"628": /],
+  ];
+  for (const [name, config, expected] of cases) {
+    it(name, () => {
+      const r = runConfig(config);
+      assert.equal(r.status, 1, r.stderr);
+      assert.match(r.stderr, expected);
+    });
+  }
+
+  it('reports a missing config file', () => {
+    const r = run(['--config', '/nonexistent.lua']);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr, 'cannot open /nonexistent.lua: No such file or directory\n');
+  });
+
+  it('reports a missing config folder', () => {
+    const r = run(['--config', '/missing/dir/config.lua']);
+    assert.equal(r.status, 1);
+    assert.equal(r.stderr, 'Failed to change to /missing/dir: No such file or directory\n');
+  });
+
+  it('accepts 107-byte paths [T-L-04]', async () => {
+    const dir = tempDir('q');
+    const path = join(dir, 'y'.repeat(107 - dir.length - 1));
+    assert.equal(path.length, 107);
+    const daemon = await startDaemon({ config: `qmqp_listen('${path}', function(m) return m:discard() end)`, dir, readyPath: path.slice(dir.length + 1) });
+    assert.equal(await send(path, qmqpRequest('m', 'a@b.c', ['d@e.f'])), '10:Kdiscarded,');
+    assert.equal(await daemon.stop(), 0);
+    removeDir(dir);
+  });
+});
+
+describe('listening sockets [T-D-03] [T-E-43]', () => {
+  it('unlinks a stale file, sets mode 0666 and keeps the file after exit', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'qrelay.sock');
+    writeFileSync(path, 'stale');
+    const old = process.umask(0o077);
+    let daemon;
+    try {
+      daemon = await startDaemon({ config: `qmqp_listen('${path}', function(m) return m:discard() end)`, dir });
+    } finally {
+      process.umask(old);
+    }
+    assert.equal(statSync(path).mode & 0o777, 0o666);
+    assert.ok(statSync(path).isSocket());
+    assert.equal(await send(path, qmqpRequest('m', 'a@b.c', ['d@e.f'])), '10:Kdiscarded,');
+    assert.equal(await daemon.stop(), 0);
+    assert.ok(statSync(path).isSocket());
+    // a second daemon on the same path starts cleanly (replacing the old socket file)
+    const again = await startDaemon({
+      config: `qmqp_listen('${path}', function(m) return m:reject() end)\nprint('listening')`,
+      dir,
+      ready: (stdout) => stdout.includes('listening'),
+    });
+    assert.equal(await send(path, qmqpRequest('m', 'a@b.c', ['d@e.f'])), '9:Drejected,');
+    assert.equal(await again.stop(), 0);
+    removeDir(dir);
+  });
+
+  it('resolves relative paths against the config folder during load [T-L-01]', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'lib'));
+    writeFileSync(join(dir, 'lib', 'policy.lua'), 'return function(m) return m:reject() end\n');
+    writeFileSync(join(dir, 'data.txt'), 'qrelay.sock\n');
+    const config = `
+local name = io.open('data.txt'):read('l')
+package.path = './lib/?.lua;' .. package.path
+local policy = require('policy')
+qmqp_listen(name, dofile('lib/policy.lua'))
+`;
+    const daemon = await startDaemon({ config, dir });
+    assert.equal(await send(join(dir, 'qrelay.sock'), qmqpRequest('m', 'a@b.c', ['d@e.f'])), '9:Drejected,');
+    assert.equal(await daemon.stop(), 0);
+    removeDir(dir);
+  });
+
+  it('listens on several sockets with one handler and per-listener max_size', async () => {
+    const dir = tempDir();
+    const config = `
+local function h(m) return m:discard() end
+max_size = 1024
+qmqp_listen(os.getenv('TEST_DIR') .. '/a.sock', h)
+max_size = '2048'
+qmqp_listen(os.getenv('TEST_DIR') .. '/qrelay.sock', h)
+`;
+    const daemon = await startDaemon({ config, dir });
+    const big = qmqpRequest('x'.repeat(1500), 'a@b.c', ['d@e.f']);
+    assert.equal(await send(join(dir, 'qrelay.sock'), big), '10:Kdiscarded,');
+    assert.equal(await send(join(dir, 'a.sock'), big), '');
+    assert.equal(await daemon.stop(), 0);
+    removeDir(dir);
+  });
+});
