@@ -1,12 +1,12 @@
-// Action exec_raw end to end (exec.md §1, §4, daemon.md §11): the real
+// Action exec_raw end to end (exec.md §1, §4, suite().md §11): the real
 // daemon runs real children; responses are checked byte for byte.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, afterEach, before, describe, it } from 'node:test';
-import { removeDir, startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
-import { casesConfig, expectNoChildren, FIXTURES, onlyEnvironment, sendCase } from './helpers/exec-children.js';
+import { describe, it } from 'node:test';
+import { removeDir, startDaemon, tempDir } from './helpers/daemon.js';
+import { casesConfig, expectNoChildren, FIXTURES, onlyEnvironment, sendCase, suiteDaemon } from './helpers/exec-children.js';
 import { qmqpRequest, send } from './helpers/qmqp.js';
 
 const RECEIVED = `Received: from PID=${process.pid} UID=${process.geteuid!()} with QMQP\r\n`;
@@ -59,18 +59,7 @@ for (const [code] of EXIT_CODES) {
 }
 
 describe('exec_raw', () => {
-  let daemon: RunningDaemon;
-
-  before(async () => {
-    daemon = await startDaemon({ config: casesConfig(cases) });
-  });
-  after(async () => {
-    await daemon.stop();
-    removeDir(daemon.dir);
-  });
-  afterEach(async () => {
-    await expectNoChildren(daemon);
-  });
+  const suite = suiteDaemon({ config: casesConfig(cases) });
 
   it('answers the test vectors of exec.md §4.1 byte for byte', async () => {
     const vectors: Array<[string, string]> = [
@@ -83,40 +72,40 @@ describe('exec_raw', () => {
       ['v-kill9', '22:Zinternal server error,'],
       ['v-300a', `256:K${'a'.repeat(255)},`],
     ];
-    for (const [name, expected] of vectors) assert.equal(await sendCase(daemon, name), expected, name);
+    for (const [name, expected] of vectors) assert.equal(await sendCase(suite(), name), expected, name);
   });
 
   it('maps every exit status with and without output', async () => {
     for (const [code, letter] of EXIT_CODES) {
       const base = letter === 'K' ? 'K' : `${letter}internal server error`;
-      assert.equal(await sendCase(daemon, `exit${code}`), `${base.length}:${base},`, `exit ${code}`);
-      assert.equal(await sendCase(daemon, `out${code}`), `5:${letter}out\n,`, `exit ${code} with output`);
+      assert.equal(await sendCase(suite(), `exit${code}`), `${base.length}:${base},`, `exit ${code}`);
+      assert.equal(await sendCase(suite(), `out${code}`), `5:${letter}out\n,`, `exit ${code} with output`);
     }
     for (const code of EXIT_CODES.map(([c]) => c).filter((c) => c !== 0)) {
-      assert.match(daemon.stderr(), new RegExp(`\\] Exit status ${code}\\n`));
+      assert.match(suite().stderr(), new RegExp(`\\] Exit status ${code}\\n`));
     }
   });
 
   it('logs a death by signal in both domains', async () => {
-    assert.equal(await sendCase(daemon, 'v-kill9'), '22:Zinternal server error,');
-    assert.match(daemon.stderr(), /\[exec_raw\] died from signal 9\n/);
-    assert.match(daemon.stderr(), /\[pid=\d+ uid=\d+\] Exit status 9\n/);
+    assert.equal(await sendCase(suite(), 'v-kill9'), '22:Zinternal server error,');
+    assert.match(suite().stderr(), /\[exec_raw\] died from signal 9\n/);
+    assert.match(suite().stderr(), /\[pid=\d+ uid=\d+\] Exit status 9\n/);
   });
 
   it('passes argv exactly, argv[0] as given, a relative program resolved against /', async () => {
     const argv = 'bin/sh\0-c\0cat /proc/$$/cmdline\0name\0\0two words\0';
-    assert.equal(await sendCase(daemon, 'argv'), `${argv.length + 1}:K${argv},`);
+    assert.equal(await sendCase(suite(), 'argv'), `${argv.length + 1}:K${argv},`);
   });
 
   it('gives exactly the configured environment, and an empty one without env', async () => {
-    const answer = await sendCase(daemon, 'env');
+    const answer = await sendCase(suite(), 'env');
     const lines = answer.slice(answer.indexOf(':K') + 2, -1).split('\n').filter((l) => l !== '');
     assert.deepEqual(lines.sort(), ['A=1', 'B=two words', 'EMPTY=']);
-    assert.equal(await sendCase(daemon, 'no-env'), '1:K,');
+    assert.equal(await sendCase(suite(), 'no-env'), '1:K,');
   });
 
   it('starts the child with an empty signal mask and default dispositions', async () => {
-    const answer = await sendCase(daemon, 'signals');
+    const answer = await sendCase(suite(), 'signals');
     const blocked = /SigBlk:\t([0-9a-f]+)/.exec(answer);
     const ignored = /SigIgn:\t([0-9a-f]+)/.exec(answer);
     assert.ok(blocked && ignored, answer);
@@ -126,48 +115,48 @@ describe('exec_raw', () => {
   });
 
   it('answers Zinternal server error when the program cannot be executed', async () => {
-    assert.equal(await sendCase(daemon, 'missing'), '22:Zinternal server error,');
-    assert.match(daemon.stderr(), /\] Failed to execute process: No such file or directory\n/);
-    assert.equal(await sendCase(daemon, 'not-executable'), '22:Zinternal server error,');
-    assert.match(daemon.stderr(), /\] Failed to execute process: Permission denied\n/);
+    assert.equal(await sendCase(suite(), 'missing'), '22:Zinternal server error,');
+    assert.match(suite().stderr(), /\] Failed to execute process: No such file or directory\n/);
+    assert.equal(await sendCase(suite(), 'not-executable'), '22:Zinternal server error,');
+    assert.match(suite().stderr(), /\] Failed to execute process: Permission denied\n/);
   });
 
   it('does not search PATH for a program without a slash', async () => {
-    assert.equal(await sendCase(daemon, 'no-path-search'), '22:Zinternal server error,');
+    assert.equal(await sendCase(suite(), 'no-path-search'), '22:Zinternal server error,');
   });
 
   it('shares one pipe between stdout and stderr, in the order written', async () => {
-    assert.equal(await sendCase(daemon, 'merged'), '15:Kone\ntwo\nthree\n,');
+    assert.equal(await sendCase(suite(), 'merged'), '15:Kone\ntwo\nthree\n,');
   });
 
   it('keeps NUL bytes of the output verbatim', async () => {
-    assert.equal(await sendCase(daemon, 'nul'), '4:Ka\0b,');
+    assert.equal(await sendCase(suite(), 'nul'), '4:Ka\0b,');
   });
 
   it('waits for EOF on the output as well as for the exit', async () => {
     const started = Date.now();
-    assert.equal(await sendCase(daemon, 'late-output'), '6:Klate\n,');
+    assert.equal(await sendCase(suite(), 'late-output'), '6:Klate\n,');
     assert.ok(Date.now() - started >= 450, 'the answer waited for the grandchild');
   });
 
   it('delivers a 10 MiB message intact', async () => {
     const message = randomBytes(10 * 1024 * 1024);
     const expected = createHash('sha256').update(RECEIVED).update(message).digest('hex');
-    assert.equal(await sendCase(daemon, 'checksum', message), `69:K${expected}  -\n,`);
+    assert.equal(await sendCase(suite(), 'checksum', message), `69:K${expected}  -\n,`);
   });
 
   it('has the message in the pipe before a child that never reads stdin can exit', async () => {
-    for (let i = 0; i < 30; i++) assert.equal(await sendCase(daemon, 'ignores-stdin'), '1:K,', `mail ${i}`);
+    for (let i = 0; i < 30; i++) assert.equal(await sendCase(suite(), 'ignores-stdin'), '1:K,', `mail ${i}`);
   });
 
   it('answers Zwrite error at once when the child closes its stdin', async () => {
     const started = Date.now();
-    assert.equal(await sendCase(daemon, 'write-error', randomBytes(1024 * 1024)), '12:Zwrite error,');
+    assert.equal(await sendCase(suite(), 'write-error', randomBytes(1024 * 1024)), '12:Zwrite error,');
     assert.ok(Date.now() - started < 4_000, 'not after the child ended by itself');
   });
 });
 
-describe('exec_raw: the original shipped integration test (daemon.md §11)', () => {
+describe('exec_raw: the original shipped integration test (suite().md §11)', () => {
   it('records argv and the message block with inserted headers', async () => {
     const dir = tempDir();
     const record = join(dir, 'record');

@@ -2,6 +2,7 @@
 // (exec.md §3).  The request goes to stdin, which stays open until the
 // transaction is over; the answer netstring read from stdout is forwarded
 // only once the child has exited with status 0.
+import type { Socket } from 'node:net';
 import type { Writable } from 'node:stream';
 import { Observable, catchError, concat, filter, ignoreElements, map, merge, mergeMap, of, switchMap, take, throwError, timeout } from 'rxjs';
 import { Responses } from '../protocol/responses.js';
@@ -16,6 +17,25 @@ export { runExecRaw } from './exec-raw.js';
 
 /** qmqp.md §9: 10 s without write progress (logged as `Connect timeout`, sic). */
 const SEND_STALL_TIMEOUT_MS = 10_000;
+
+/** How long a child that closed stdout without an answer may take to exit. */
+const EXIT_AFTER_EOF_MS = 5_000;
+
+/**
+ * EOF on stdout before the answer was complete (same log text as for a
+ * socket).  Usually the child has just exited, and its exit status decides:
+ * a non-zero status is mapped as usual, 0 gives `Zrelay failed` at once
+ * (the [BUG] fix of exec.md §3.1, where the original waits for its timers).
+ */
+class StdoutClosed extends ActionFailure {
+  constructor() {
+    super(Responses.relayFailed, 'Peer closed the socket prematurely');
+  }
+}
+
+function answerChunks(output: Socket): Observable<Buffer> {
+  return concat(socketChunks(output), throwError(() => new StdoutClosed()));
+}
 
 function sendRequest(stdin: Writable, request: readonly Buffer[]): Observable<never> {
   const relayFailed = (log: string): ActionFailure => new ActionFailure(Responses.relayFailed, log);
@@ -32,8 +52,17 @@ export function runExec(action: ExecAction, request: readonly Buffer[]): Observa
     switchMap((child) => {
       // A complete answer waits for the exit status; a failed write or read
       // (EOF included: an exit 0 without an answer) answers at once.
-      const answered$ = concat(sendRequest(child.stdin, request), readQmqpResponse(socketChunks(child.output))).pipe(
+      const answered$ = concat(sendRequest(child.stdin, request), readQmqpResponse(answerChunks(child.output))).pipe(
         mergeMap((answer) => child.exit$.pipe(map((status) => (exitedSuccessfully(status) ? answer : failedExitResult(status))))),
+        catchError((e: unknown) =>
+          e instanceof StdoutClosed
+            ? child.exit$.pipe(
+                filter(exitedSuccessfully),
+                timeout({ first: EXIT_AFTER_EOF_MS, with: () => throwError(() => e) }),
+                mergeMap(() => throwError(() => e)),
+              )
+            : throwError(() => e),
+        ),
       );
       // A non-zero exit decides at once, whatever was read.
       const failedExit$ = child.exit$.pipe(

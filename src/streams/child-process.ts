@@ -86,8 +86,9 @@ function executablePath(program: string): string {
   return program.includes('/') ? program : `./${program}`;
 }
 
+/** Started and not yet reaped.  Without a pid, libuv would signal pid 0: our own process group. */
 function isRunning(child: ChildProcess): boolean {
-  return child.exitCode === null && child.signalCode === null;
+  return child.pid !== undefined && child.exitCode === null && child.signalCode === null;
 }
 
 function exitStatus(child: ChildProcess): ExitStatus {
@@ -103,7 +104,7 @@ function exitOf(child: ChildProcess): Observable<ExitStatus> {
       subscriber.next(exitStatus(child));
       subscriber.complete();
     };
-    if (!isRunning(child)) {
+    if (child.exitCode !== null || child.signalCode !== null) {
       emit();
       return;
     }

@@ -2,7 +2,8 @@
 // recipient, the daemon's child processes as seen in /proc, pid files.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, startDaemon, waitFor, type RunningDaemon, type StartOptions } from './daemon.js';
+import { after, afterEach, before } from 'node:test';
+import { removeDir, ROOT, startDaemon, waitFor, type RunningDaemon, type StartOptions } from './daemon.js';
 import { qmqpRequest, send } from './qmqp.js';
 
 export const FIXTURES = join(ROOT, 'test', 'fixtures');
@@ -68,6 +69,29 @@ export function childrenOf(ppid: number): ProcessEntry[] {
   return result;
 }
 
+/**
+ * One daemon for the enclosing suite (stopped and removed afterwards);
+ * after each test it must have no child process left.  Returns its getter.
+ */
+export function suiteDaemon(options: StartOptions): () => RunningDaemon {
+  let daemon: RunningDaemon | undefined;
+  before(async () => {
+    daemon = await startDaemon(options);
+  });
+  after(async () => {
+    if (daemon === undefined) return;
+    await daemon.stop();
+    removeDir(daemon.dir);
+  });
+  afterEach(async () => {
+    if (daemon !== undefined) await expectNoChildren(daemon);
+  });
+  return () => {
+    if (daemon === undefined) throw new Error('the suite daemon has not started');
+    return daemon;
+  };
+}
+
 /** Waits (bounded) until the daemon has no child process left, alive or zombie. */
 export async function expectNoChildren(daemon: RunningDaemon, ms = 5_000): Promise<void> {
   const pid = daemon.child.pid!;
@@ -80,17 +104,14 @@ export function isLiveChild(pid: number, ppid: number): boolean {
   return stat !== undefined && stat.ppid === ppid && stat.state !== 'Z';
 }
 
+/** True while `pid` exists and is not a zombie (whoever its parent is now). */
+export function isAlive(pid: number): boolean {
+  const stat = statOf(pid);
+  return stat !== undefined && stat.state !== 'Z';
+}
+
 /** Waits for a pid file written by fixtures/wait-with-pid.sh. */
 export async function readPidFile(path: string, ms = 5_000): Promise<number> {
   await waitFor(() => existsSync(path), ms, `pid file ${path}`);
   return Number(readFileSync(path, 'latin1').trim());
-}
-
-/** Starts a daemon whose children are killed 300 ms after SIGTERM. */
-export function startExecDaemon(config: string, options: Omit<StartOptions, 'config'> = {}): Promise<RunningDaemon> {
-  return startDaemon({ ...options, config, env: { QRELAY_TEST_KILL_GRACE_MS: '300', ...options.env } });
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
