@@ -14,6 +14,8 @@ import { type ExecAction, execFailureResult, exitedSuccessfully, failedExitResul
 import { readQmqpResponse } from './qmqp-response.js';
 
 export { runExecRaw } from './exec-raw.js';
+/** For the daemon's shutdown: SIGTERM and at once SIGKILL to every running child. */
+export { terminateAllChildren } from '../streams/child-process.js';
 
 /** qmqp.md §9: 10 s without write progress (logged as `Connect timeout`, sic). */
 const SEND_STALL_TIMEOUT_MS = 10_000;
