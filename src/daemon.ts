@@ -1,57 +1,117 @@
 // The daemon: load the config (which creates the listeners), then serve
-// every accepted connection through the pipeline until a shutdown signal.
-import { Subject, finalize, mergeMap, take, takeUntil } from 'rxjs';
+// every accepted connection through the pipeline until a shutdown signal
+// (daemon.md §3–§8).  Signals, systemd notifications and the watchdog are
+// streams; shutdown is "stop accepting, let mails in flight finish within a
+// grace period, then cancel them".
+import { Subject, concat, defer, finalize, ignoreElements, mergeMap, of, take, takeUntil, tap, throttle, timer } from 'rxjs';
 import { logPlain } from './log.js';
 import { ConfigError, LuaEngine, type ListenRequest } from './lua/engine.js';
-import { accepted$, bindListener, type Listener } from './streams/listener.js';
-import { signalNumber, signals$ } from './streams/signals.js';
+import { createMailLogger, type MailLogger } from './operators/pond-log.js';
 import { withPeerCredentials } from './operators/peer-credentials.js';
 import { serveClient } from './operators/serve-client.js';
-import { createMailLogger, type MailLogger } from './operators/pond-log.js';
+import { terminateAllChildren } from './streams/child-process.js';
+import { accepted$, adoptListener, bindListener, type Listener } from './streams/listener.js';
+import { pendingSignals, signalNumber } from './streams/signals.js';
+import { createNotifier, reloadingMessage, takeListenFds, watchdogPings$ } from './streams/systemd.js';
 
 export interface DaemonOptions {
   readonly configPath: string;
+  /** How long mails in flight may take to finish after a shutdown signal. */
+  readonly shutdownGraceMs: number;
 }
 
-/** Runs until shutdown; resolves with the exit status. */
-export async function runDaemon(options: DaemonOptions): Promise<number> {
-  const listeners: Listener[] = [];
-  const listen = (request: ListenRequest): void => {
+function listenerHost(listeners: Listener[]): (request: ListenRequest) => void {
+  return (request) => {
     if (request.target.kind === 'systemd') {
-      logPlain('No systemd socket');
+      const fds = takeListenFds();
+      if (fds.length === 0) logPlain('No systemd socket');
+      for (const fd of fds) listeners.push(adoptListener(fd, request.handler, request.maxSize));
       return;
     }
     listeners.push(bindListener(request.target, request.handler, request.maxSize));
   };
+}
+
+/** Runs until shutdown; resolves with the exit status. */
+export async function runDaemon(options: DaemonOptions): Promise<number> {
+  // Caught from the start: signals during startup are handled right after it.
+  const stopSignals = pendingSignals('SIGTERM', 'SIGINT', 'SIGQUIT');
+  const hangups = pendingSignals('SIGHUP');
+
+  const listeners: Listener[] = [];
   let engine: LuaEngine;
   let mailLog: MailLogger | undefined;
   try {
-    engine = await LuaEngine.load(options.configPath, { listen });
+    engine = await LuaEngine.load(options.configPath, { listen: listenerHost(listeners) });
     if (listeners.length === 0) throw new ConfigError('No QMQP listeners configured');
     const logServer = engine.finishStartup();
     mailLog = logServer === undefined ? undefined : createMailLogger(logServer);
   } catch (e) {
+    stopSignals.stop();
+    hangups.stop();
     if (!(e instanceof ConfigError)) throw e;
     logPlain(e.message);
     for (const l of listeners) l.server.close();
     return 1;
   }
 
-  const shutdown$ = new Subject<void>();
-  const stop$ = signals$('SIGTERM', 'SIGINT', 'SIGQUIT').pipe(take(1));
-  return new Promise<number>((resolve) => {
-    stop$.subscribe((name) => {
-      logPlain(`caught signal ${signalNumber(name)}, shutting down (pid=${process.pid})`);
-      shutdown$.next();
-      shutdown$.complete();
+  const notifier = createNotifier();
+  const stopping$ = new Subject<void>();
+  const cancelAll$ = new Subject<void>();
+
+  // SIGHUP → reload(); never two at once, and the SIGHUPs that arrive
+  // during a run coalesce into one more run after it.
+  const reload$ = defer(() => {
+    notifier.notify(reloadingMessage());
+    return engine.reload().pipe(
+      tap((error) => {
+        if (error !== undefined) logPlain(error);
+        notifier.notify('READY=1');
+      }),
+    );
+  });
+  hangups.signals$.pipe(throttle(() => reload$, { leading: true, trailing: true }), takeUntil(stopping$)).subscribe();
+
+  watchdogPings$()
+    .pipe(takeUntil(stopping$))
+    .subscribe((message) => notifier.notify(message));
+
+  stopSignals.signals$.pipe(take(1)).subscribe((name) => {
+    // later signals get the default action and end the process at once
+    stopSignals.stop();
+    hangups.stop();
+    logPlain(`caught signal ${signalNumber(name)}, shutting down (pid=${process.pid})`);
+    notifier.notify('STOPPING=1');
+    stopping$.next();
+    stopping$.complete();
+  });
+
+  // After the grace period, whatever is still in flight is cancelled the
+  // way a client disconnect cancels it.
+  stopping$
+    .pipe(mergeMap(() => timer(options.shutdownGraceMs)))
+    .subscribe(() => {
+      cancelAll$.next();
+      cancelAll$.complete();
     });
-    accepted$(listeners)
-      .pipe(
-        takeUntil(shutdown$),
+
+  return new Promise<number>((resolve) => {
+    concat(
+      accepted$(listeners).pipe(
+        takeUntil(stopping$),
         withPeerCredentials(),
-        mergeMap((client) => serveClient(client, { policy: engine, mailLog, shutdown$ })),
-        finalize(() => resolve(0)),
+        mergeMap((client) => serveClient(client, { policy: engine, mailLog, shutdown$: cancelAll$ })),
+      ),
+      of(undefined).pipe(tap(() => terminateAllChildren()), ignoreElements()),
+    )
+      .pipe(
+        finalize(() => {
+          cancelAll$.complete();
+          notifier.close();
+          resolve(0);
+        }),
       )
       .subscribe();
+    notifier.notify('READY=1');
   });
 }

@@ -3,6 +3,14 @@
 import { DEFAULT_CONFIG, USAGE, parseCommandLine } from './cli.js';
 import { runDaemon } from './daemon.js';
 
+/** Default time mails in flight get to finish after SIGTERM. */
+const SHUTDOWN_GRACE_MS = 5_000;
+
+function graceMs(): number {
+  const value = Number(process.env.QRELAY_SHUTDOWN_GRACE_MS);
+  return Number.isFinite(value) && value >= 0 ? value : SHUTDOWN_GRACE_MS;
+}
+
 const commandLine = parseCommandLine(process.argv.slice(2));
 switch (commandLine.kind) {
   case 'help':
@@ -13,6 +21,7 @@ switch (commandLine.kind) {
     process.exitCode = 1;
     break;
   case 'run':
-    process.exitCode = await runDaemon({ configPath: commandLine.configPath });
-    break;
+    // exit as soon as the daemon is done: children, timers of abandoned
+    // work and the like must not keep the process alive
+    process.exit(await runDaemon({ configPath: commandLine.configPath, shutdownGraceMs: graceMs() }));
 }

@@ -303,3 +303,14 @@ export function createPipe(): PipeEnds {
   check(pipe2(fds, O_CLOEXEC), 'pipe2() failed');
   return { readFd: fds[0]!, writeFd: fds[1]! };
 }
+
+// ---- systemd socket activation ---------------------------------------------
+
+const fcntl = libc.func('int fcntl(int, int, ...)');
+const F_SETFD = 2;
+const FD_CLOEXEC = 1;
+
+/** Marks an inherited descriptor close-on-exec (children must not get it). */
+export function setCloseOnExec(fd: number): void {
+  fcntl(fd, F_SETFD, 'int', FD_CLOEXEC);
+}

@@ -1,5 +1,6 @@
-// Process signals as streams.
-import { Observable, share } from 'rxjs';
+// Process signals as streams.  Handlers are installed when subscribed;
+// unsubscribing restores the default action (a second SIGTERM kills).
+import { Observable, ReplaySubject, type Subscription } from 'rxjs';
 
 export type SignalName = 'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGHUP';
 
@@ -18,5 +19,15 @@ export function signals$(...names: SignalName[]): Observable<SignalName> {
       return [name, handler] as const;
     });
     return () => handlers.forEach(([name, handler]) => process.off(name, handler));
-  }).pipe(share());
+  });
+}
+
+/**
+ * Catches `names` from now on and keeps the latest delivery until someone
+ * subscribes: signals that arrive during startup are handled right after it.
+ */
+export function pendingSignals(...names: SignalName[]): { signals$: Observable<SignalName>; stop(): void } {
+  const latest = new ReplaySubject<SignalName>(1);
+  const subscription: Subscription = signals$(...names).subscribe(latest);
+  return { signals$: latest.asObservable(), stop: () => subscription.unsubscribe() };
 }

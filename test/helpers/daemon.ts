@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { after } from 'node:test';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const MAIN = join(ROOT, 'dist', 'main.js');
@@ -32,9 +33,12 @@ export async function waitFor(condition: () => boolean, ms = 10_000, what = 'con
   }
 }
 
-// Daemons still running when the test process exits are killed, so a
-// failing assertion can neither hang the suite nor leave a process behind.
+// Daemons still running when a test file is done are killed, so a failing
+// assertion can neither hang the suite nor leave a process behind.
 const running = new Set<ChildProcess>();
+after(() => {
+  for (const child of running) child.kill('SIGKILL');
+});
 process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
@@ -70,8 +74,6 @@ export async function startDaemon(options: StartOptions): Promise<RunningDaemon>
   child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   running.add(child);
-  child.unref();
-  for (const stream of [child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.();
   const exited = new Promise<number | null>((resolve) =>
     child.on('exit', (code) => {
       running.delete(child);
