@@ -309,10 +309,10 @@ describe('Pond log: address forms, failures, shutdown', () => {
     }
   });
 
-  it('daemon shutdown while the handler runs sends `canceled`', async () => {
+  it('daemon shutdown while the handler runs sends `canceled` once the grace period is over', async () => {
     const dir = tempDir('qrelay-pond-');
     const receiver = unixReceiver(join(dir, 'pond.sock'));
-    const daemon = await startDaemon({ config: CONFIG, dir, env: { LOG_SERVER: receiver.logServer } });
+    const daemon = await startDaemon({ config: CONFIG, dir, env: { LOG_SERVER: receiver.logServer, QRELAY_SHUTDOWN_GRACE_MS: '200' } });
     try {
       const client = exchange(join(dir, 'qrelay.sock'), qmqpRequest(MESSAGE, SENDER, ['sleep@example.org']));
       await new Promise((r) => setTimeout(r, 300));
