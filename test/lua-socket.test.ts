@@ -297,3 +297,33 @@ describe('socket', () => {
     }
   });
 });
+
+describe('socket library primitives', () => {
+  it('act only on descriptors the library opened, even when a script digs them out', async () => {
+    const { runLua } = await import('./helpers/run-lua.js');
+    const out = await runLua(`
+      local js
+      for i = 1, 10 do
+        local name, value = debug.getupvalue(socket.connect, i)
+        if name == nil then break end
+        if type(value) == 'table' and value.send then js = value end
+      end
+      if js == nil then
+        -- look one level deeper: the primitives table may sit behind a helper
+        for _, f in pairs(socket) do
+          for i = 1, 10 do
+            local name, value = debug.getupvalue(f, i)
+            if name == nil then break end
+            if type(value) == 'table' and value.send and value.close then js = value end
+          end
+        end
+      end
+      emit(js ~= nil)
+      emit(select(2, js.send(2, 'x')))
+      js.close(2)
+    `);
+    assert.deepEqual(out, ['true', 'Bad file descriptor']);
+    const { fstatSync } = await import('node:fs');
+    assert.ok(fstatSync(2), 'fd 2 of this process is still open');
+  });
+});

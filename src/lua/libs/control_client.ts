@@ -1,11 +1,12 @@
 // JavaScript side of the `control_client` library: the datagram socket
 // (control.md §4) and the packet encoding (src/protocol/control.ts).
-import { closeFd, connectSocket, sendOn, strerror, SystemError, type NativeAddress } from '../../native/linux.js';
+import { connectSocket, sendOn, strerror, SystemError, type NativeAddress } from '../../native/linux.js';
 import { encodeControlDatagram, encodeControlPacket } from '../../protocol/control.js';
 import { DefaultPort, resolveAddress } from '../../protocol/socket-address.js';
 import type { LibraryContext, LuaLibrary } from '../libraries.js';
 import type { LuaPushable } from '../lua-state.js';
 import { bytesOf } from './lua-bytes.js';
+import { OwnedFds } from './owned-fds.js';
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
@@ -15,9 +16,9 @@ function errorText(e: unknown): string {
  * A non-blocking datagram socket connected to `address`: its fd, or nil and
  * the message.  `describe` names a string address in connect errors.
  */
-function openDatagramSocket(address: NativeAddress, describe: string | undefined): LuaPushable[] {
+function openDatagramSocket(fds: OwnedFds, address: NativeAddress, describe: string | undefined): LuaPushable[] {
   try {
-    return [connectSocket(address, 'dgram', false).fd];
+    return [fds.add(connectSocket(address, 'dgram', false).fd)];
   } catch (e) {
     if (e instanceof SystemError && describe !== undefined && e.message.startsWith('Failed to connect:')) {
       return [undefined, `Failed to connect to ${describe}: ${strerror(e.errno)}`];
@@ -28,34 +29,37 @@ function openDatagramSocket(address: NativeAddress, describe: string | undefined
 
 export const controlClientLibrary: LuaLibrary = {
   name: 'control_client',
-  primitives: ({ engine }: LibraryContext) => ({
-    // host[:port] with DNS (default port 5478), `/path` or `@abstract`
-    open_string: ([text]): LuaPushable[] => {
-      let address: NativeAddress;
-      try {
-        address = resolveAddress(String(text), DefaultPort.control, 'dgram');
-      } catch (e) {
-        return [undefined, errorText(e)];
-      }
-      return openDatagramSocket(address, String(text));
-    },
-    open_address: ([id]): LuaPushable[] => {
-      const address = engine.addressById(Number(id));
-      if (address === undefined) return [undefined, 'Unknown address object'];
-      return openDatagramSocket(address, undefined);
-    },
-    packet: ([command, payload]) => encodeControlPacket(Number(command), bytesOf(payload)),
-    // true, or nil and `send() failed: …`
-    send: ([fd, packets]): LuaPushable[] => {
-      try {
-        sendOn(Number(fd), encodeControlDatagram([bytesOf(packets)]), true);
-        return [true];
-      } catch (e) {
-        return [undefined, errorText(e)];
-      }
-    },
-    close: ([fd]) => {
-      closeFd(Number(fd));
-    },
-  }),
+  primitives: ({ engine }: LibraryContext) => {
+    const fds = new OwnedFds();
+    return {
+      // host[:port] with DNS (default port 5478), `/path` or `@abstract`
+      open_string: ([text]): LuaPushable[] => {
+        let address: NativeAddress;
+        try {
+          address = resolveAddress(String(text), DefaultPort.control, 'dgram');
+        } catch (e) {
+          return [undefined, errorText(e)];
+        }
+        return openDatagramSocket(fds, address, String(text));
+      },
+      open_address: ([id]): LuaPushable[] => {
+        const address = engine.addressById(Number(id));
+        if (address === undefined) return [undefined, 'Unknown address object'];
+        return openDatagramSocket(fds, address, undefined);
+      },
+      packet: ([command, payload]) => encodeControlPacket(Number(command), bytesOf(payload)),
+      // true, or nil and `send() failed: …`
+      send: ([fd, packets]): LuaPushable[] => {
+        const own = fds.owned(fd);
+        if (own === undefined) return [undefined, `send() failed: ${OwnedFds.badDescriptor}`];
+        try {
+          sendOn(own, encodeControlDatagram([bytesOf(packets)]), true);
+          return [true];
+        } catch (e) {
+          return [undefined, errorText(e)];
+        }
+      },
+      close: ([fd]) => fds.close(fd),
+    };
+  },
 };

@@ -1,10 +1,11 @@
 // JavaScript side of the `socket` library: numeric address strings
 // (default port 0), blocking connect and send, close.
-import { closeFd, connectSocket, sendOn, strerror, SystemError, type SocketTypeName } from '../../native/linux.js';
+import { connectSocket, sendOn, strerror, SystemError, type SocketTypeName } from '../../native/linux.js';
 import { DefaultPort, parseNumericAddress, type SocketAddress } from '../../protocol/socket-address.js';
 import type { LibraryContext, LuaLibrary } from '../libraries.js';
 import { LuaError, type LuaArg, type LuaPushable } from '../lua-state.js';
 import { bytesOf } from './lua-bytes.js';
+import { OwnedFds } from './owned-fds.js';
 
 /** An address string; its errors are raised in Lua without a position. */
 function parseAddress(text: LuaArg): SocketAddress {
@@ -23,28 +24,31 @@ function systemFailure(e: unknown): LuaPushable[] {
 
 export const socketLibrary: LuaLibrary = {
   name: 'socket',
-  primitives: ({ engine }: LibraryContext) => ({
-    check_address: ([text]) => {
-      parseAddress(text);
-    },
-    connect: ([kind, value, type]): LuaPushable[] => {
-      const address = kind === 'string' ? parseAddress(value) : engine.addressById(Number(value));
-      if (address === undefined) throw new LuaError('Unknown address object');
-      try {
-        return [connectSocket(address, String(type) as SocketTypeName, true).fd];
-      } catch (e) {
-        return systemFailure(e);
-      }
-    },
-    send: ([fd, data]): LuaPushable[] => {
-      try {
-        return [sendOn(Number(fd), bytesOf(data), false)];
-      } catch (e) {
-        return systemFailure(e);
-      }
-    },
-    close: ([fd]) => {
-      closeFd(Number(fd));
-    },
-  }),
+  primitives: ({ engine }: LibraryContext) => {
+    const fds = new OwnedFds();
+    return {
+      check_address: ([text]) => {
+        parseAddress(text);
+      },
+      connect: ([kind, value, type]): LuaPushable[] => {
+        const address = kind === 'string' ? parseAddress(value) : engine.addressById(Number(value));
+        if (address === undefined) throw new LuaError('Unknown address object');
+        try {
+          return [fds.add(connectSocket(address, String(type) as SocketTypeName, true).fd)];
+        } catch (e) {
+          return systemFailure(e);
+        }
+      },
+      send: ([fd, data]): LuaPushable[] => {
+        const own = fds.owned(fd);
+        if (own === undefined) return [undefined, OwnedFds.badDescriptor];
+        try {
+          return [sendOn(own, bytesOf(data), false)];
+        } catch (e) {
+          return systemFailure(e);
+        }
+      },
+      close: ([fd]) => fds.close(fd),
+    };
+  },
 };
