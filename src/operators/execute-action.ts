@@ -5,7 +5,7 @@ import type { ActionResult } from '../actions/action-result.js';
 import { relayToServer } from '../actions/connect.js';
 import { runExec, runExecRaw } from '../actions/exec.js';
 import { logDomain } from '../log.js';
-import type { Action, Decision, MailState } from '../policy.js';
+import { isRelayingAction, type Action, type Decision, type MailState } from '../policy.js';
 import type { QmqpRequest } from '../protocol/qmqp.js';
 import { messageBlock, relayRequest } from '../protocol/relay-request.js';
 import { Responses, type ResponseText } from '../protocol/responses.js';
@@ -38,7 +38,7 @@ export function executeAction(client: Client, request: QmqpRequest): OperatorFun
       logDomain(client.domain, decision.log);
       return of({ response: Responses.scriptFailed, relayed: false });
     }
-    const relayed = decision.action.kind !== 'discard' && decision.action.kind !== 'reject';
+    const relayed = isRelayingAction(decision.action);
     return carryOut(decision.action, decision.mail, client, request).pipe(
       tap((result) => result.log?.forEach((line) => logDomain(client.domain, line))),
       map((result) => ({ response: result.response, relayed })),

@@ -3,6 +3,7 @@ import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Observable, merge } from 'rxjs';
 import { listenUnix } from '../native/linux.js';
+import { logPlain } from '../log.js';
 import type { ListenTarget } from '../lua/engine.js';
 
 const BACKLOG = 64;
@@ -22,6 +23,8 @@ export interface Accepted {
 function serverOn(fd: number): Server {
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: false });
   server.listen({ fd, backlog: BACKLOG });
+  // e.g. EMFILE: logged like the original does; the listener keeps going
+  server.on('error', (e: NodeJS.ErrnoException) => logPlain(`Failed to accept connection: ${e.message}`));
   return server;
 }
 
@@ -63,13 +66,20 @@ function removeStale(path: string): void {
   }
 }
 
+function ignoreError(): void {}
+
 /** Every connection accepted on any of the listeners, until unsubscribed. */
 export function accepted$(listeners: readonly Listener[]): Observable<Accepted> {
   return merge(
     ...listeners.map(
       (listener) =>
         new Observable<Accepted>((subscriber) => {
-          const onConnection = (socket: Socket): void => subscriber.next({ socket, listener });
+          const onConnection = (socket: Socket): void => {
+            // every stage listens for the errors it cares about; this one
+            // only makes sure no error is ever unhandled (which would crash)
+            socket.on('error', ignoreError);
+            subscriber.next({ socket, listener });
+          };
           listener.server.on('connection', onConnection);
           return () => {
             listener.server.off('connection', onConnection);
