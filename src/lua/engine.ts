@@ -1,7 +1,7 @@
 // The Lua engine: one Lua state per process, loaded from the operator's
 // config.lua, implementing the Policy the pipeline calls (src/policy.ts).
 import { readFileSync, writeSync } from 'node:fs';
-import { Observable, Subscription, map, timer } from 'rxjs';
+import { Observable, Subscription, defer, map, timer } from 'rxjs';
 import { strerror } from '../native/linux.js';
 import { isValidAddress } from '../protocol/address.js';
 import { DefaultPort, formatAddress, parseNumericAddress, resolveAddress, type SocketAddress } from '../protocol/socket-address.js';
@@ -210,37 +210,12 @@ export class LuaEngine implements Policy {
     let closed: MailState | undefined;
     let started = false;
     this.mails.set(id, mail);
-    const decision$ = new Observable<Decision>((subscriber) => {
-      const subscription = new Subscription();
-      const step = (values: LuaArg[]): void => {
-        const status = values[0];
-        if (status === 'pending') {
-          const operation = this.operations.get(String(values[1]));
-          if (operation === undefined) return step(['error', `Unknown operation ${String(values[1])}`]);
-          subscription.add(
-            operation(values.slice(2)).subscribe({
-              next: (results) => step(this.callLua(this.entry.resume, [id, ...results])),
-              error: (e: unknown) => step(['error', e instanceof Error ? e.message : String(e)]),
-            }),
-          );
-          return;
-        }
-        if (status === 'wait') {
-          this.waiting.set(id, step);
-          subscription.add(() => this.waiting.delete(id));
-          return;
-        }
-        this.waiting.delete(id);
-        subscriber.next(this.decision(values));
-        subscriber.complete();
-      };
-      if (!started) {
-        started = true;
-        const c = mail.credentials;
-        step(this.callLua(this.entry.dispatch, [listener, id, mail.sender, c?.pid, c?.uid, c?.gid, ...mail.recipients]));
-      }
-      return subscription;
-    });
+    const decision$ = this.coroutine$(id, () => {
+      if (started) return ['error', 'the handler runs once per mail'];
+      started = true;
+      const c = mail.credentials;
+      return this.callLua(this.entry.dispatch, [listener, id, mail.sender, c?.pid, c?.uid, c?.gid, ...mail.recipients]);
+    }).pipe(map((values) => this.decision(values)));
     return {
       decision$,
       close: () => {
@@ -306,15 +281,31 @@ export class LuaEngine implements Policy {
 
   /** Runs the script's global `reload()`; emits once when it is over (errors as text). */
   reload(): Observable<string | undefined> {
-    return new Observable<string | undefined>((subscriber) => {
+    return defer(() => {
       const id = this.nextId++;
+      return this.coroutine$(id, () => this.callLua(this.entry.reload, [id]));
+    }).pipe(map((values) => (values[0] === 'error' ? String(values[1]) : undefined)));
+  }
+
+  /**
+   * Drives the managed coroutine `id` that `start` begins: runs the
+   * operations it suspends for (sleep …), waits while it yields on its
+   * own, and emits its final status values once.  Unsubscribing abandons it.
+   */
+  private coroutine$(id: number, start: () => LuaArg[]): Observable<LuaArg[]> {
+    return new Observable<LuaArg[]>((subscriber) => {
       const subscription = new Subscription();
       const step = (values: LuaArg[]): void => {
         const status = values[0];
         if (status === 'pending') {
           const operation = this.operations.get(String(values[1]));
           if (operation === undefined) return step(['error', `Unknown operation ${String(values[1])}`]);
-          subscription.add(operation(values.slice(2)).subscribe((results) => step(this.callLua(this.entry.resume, [id, ...results]))));
+          subscription.add(
+            operation(values.slice(2)).subscribe({
+              next: (results) => step(this.callLua(this.entry.resume, [id, ...results])),
+              error: (e: unknown) => step(['error', e instanceof Error ? e.message : String(e)]),
+            }),
+          );
           return;
         }
         if (status === 'wait') {
@@ -322,10 +313,11 @@ export class LuaEngine implements Policy {
           subscription.add(() => this.waiting.delete(id));
           return;
         }
-        subscriber.next(status === 'error' ? String(values[1]) : undefined);
+        this.waiting.delete(id);
+        subscriber.next(values);
         subscriber.complete();
       };
-      step(this.callLua(this.entry.reload, [id]));
+      step(start());
       return subscription;
     });
   }
