@@ -36,9 +36,12 @@ export async function waitFor(condition: () => boolean, ms = 10_000, what = 'con
 // Daemons still running when a test file is done are killed, so a failing
 // assertion can neither hang the suite nor leave a process behind.
 const running = new Set<ChildProcess>();
-after(() => {
-  for (const child of running) child.kill('SIGKILL');
-});
+// only under the test runner: elsewhere (benchmarks) after() would start one
+if (process.env.NODE_TEST_CONTEXT !== undefined) {
+  after(() => {
+    for (const child of running) child.kill('SIGKILL');
+  });
+}
 process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
