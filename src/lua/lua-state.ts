@@ -44,6 +44,43 @@ export type BridgedFunction = (args: LuaArg[]) => LuaPushable[] | LuaPushable | 
 /** A function that works on the Lua stack itself; returns the result count. */
 export type RawFunction = (L: number, state: LuaState) => number;
 
+/** The raw C functions of the Lua build that the bridge calls. */
+interface LuaC {
+  readonly free: (...args: (number | bigint)[]) => number;
+  readonly luaL_checkstack: (...args: (number | bigint)[]) => number;
+  readonly luaL_loadbufferx: (...args: (number | bigint)[]) => number;
+  readonly luaL_ref: (...args: (number | bigint)[]) => number;
+  readonly luaL_where: (...args: (number | bigint)[]) => number;
+  readonly lua_absindex: (...args: (number | bigint)[]) => number;
+  readonly lua_concat: (...args: (number | bigint)[]) => number;
+  readonly lua_createtable: (...args: (number | bigint)[]) => number;
+  readonly lua_error: (...args: (number | bigint)[]) => number;
+  readonly lua_gettop: (...args: (number | bigint)[]) => number;
+  readonly lua_newuserdatauv: (...args: (number | bigint)[]) => number;
+  readonly lua_next: (...args: (number | bigint)[]) => number;
+  readonly lua_pcallk: (...args: (number | bigint)[]) => number;
+  readonly lua_pushboolean: (...args: (number | bigint)[]) => number;
+  readonly lua_pushcclosure: (...args: (number | bigint)[]) => number;
+  readonly lua_pushinteger: (...args: (number | bigint)[]) => number;
+  readonly lua_pushlstring: (...args: (number | bigint)[]) => number;
+  readonly lua_pushnil: (...args: (number | bigint)[]) => number;
+  readonly lua_pushnumber: (...args: (number | bigint)[]) => number;
+  readonly lua_pushvalue: (...args: (number | bigint)[]) => number;
+  readonly lua_rawget: (...args: (number | bigint)[]) => number;
+  readonly lua_rawgeti: (...args: (number | bigint)[]) => number;
+  readonly lua_rawset: (...args: (number | bigint)[]) => number;
+  readonly lua_rawseti: (...args: (number | bigint)[]) => number;
+  readonly lua_setmetatable: (...args: (number | bigint)[]) => number;
+  readonly lua_settop: (...args: (number | bigint)[]) => number;
+  readonly lua_toboolean: (...args: (number | bigint)[]) => number;
+  readonly lua_tolstring: (...args: (number | bigint)[]) => number;
+  readonly lua_tonumberx: (...args: (number | bigint)[]) => number;
+  readonly lua_type: (...args: (number | bigint)[]) => number;
+  readonly malloc: (...args: (number | bigint)[]) => number;
+}
+
+const C_FUNCTIONS: readonly (keyof LuaC)[] = ['free', 'luaL_checkstack', 'luaL_loadbufferx', 'luaL_ref', 'luaL_where', 'lua_absindex', 'lua_concat', 'lua_createtable', 'lua_error', 'lua_gettop', 'lua_newuserdatauv', 'lua_next', 'lua_pcallk', 'lua_pushboolean', 'lua_pushcclosure', 'lua_pushinteger', 'lua_pushlstring', 'lua_pushnil', 'lua_pushnumber', 'lua_pushvalue', 'lua_rawget', 'lua_rawgeti', 'lua_rawset', 'lua_rawseti', 'lua_setmetatable', 'lua_settop', 'lua_toboolean', 'lua_tolstring', 'lua_tonumberx', 'lua_type', 'malloc'];
+
 interface EmscriptenModule {
   HEAPU8: Uint8Array;
   HEAPU32: Uint32Array;
@@ -63,6 +100,41 @@ function textBytes(s: string): Buffer {
   return /[^\u0000-\u00ff]/.test(s) ? Buffer.from(s, 'utf8') : Buffer.from(s, 'latin1');
 }
 
+/**
+ * wasmoon's build wraps every exported C function in a checking wrapper that
+ * formats an assertion message on each call — a large share of a mail's
+ * policy cost.  The bridge calls the WebAssembly exports directly instead,
+ * taken from the instance while wasmoon creates it (the wrappers are the
+ * fallback if that ever fails).
+ */
+async function capturingExports<T>(create: () => Promise<T>): Promise<{ value: T; exports: Record<string, unknown> | undefined }> {
+  const original = WebAssembly.instantiate;
+  let exports: Record<string, unknown> | undefined;
+  const capture = (result: WebAssembly.WebAssemblyInstantiatedSource | WebAssembly.Instance): void => {
+    const instance = result instanceof WebAssembly.Instance ? result : result.instance;
+    if (instance?.exports && typeof instance.exports['lua_newstate'] === 'function') exports = instance.exports as Record<string, unknown>;
+  };
+  WebAssembly.instantiate = (async (...args: Parameters<typeof WebAssembly.instantiate>) => {
+    const result = await (original as (...a: unknown[]) => Promise<WebAssembly.WebAssemblyInstantiatedSource | WebAssembly.Instance>)(...args);
+    capture(result);
+    return result;
+  }) as typeof WebAssembly.instantiate;
+  try {
+    return { value: await create(), exports };
+  } finally {
+    WebAssembly.instantiate = original;
+  }
+}
+
+function bindFunctions(module: EmscriptenModule, exports: Record<string, unknown> | undefined): LuaC {
+  const functions: Record<string, (...args: (number | bigint)[]) => number> = {};
+  for (const name of C_FUNCTIONS) {
+    const raw = exports?.[name];
+    functions[name] = typeof raw === 'function' ? (raw as (...args: (number | bigint)[]) => number) : module[`_${name}`]!;
+  }
+  return functions as unknown as LuaC;
+}
+
 export class LuaState {
   readonly L: number;
   private readonly m: EmscriptenModule;
@@ -70,17 +142,19 @@ export class LuaState {
   private scratchSize = 0;
   private readonly lengthPtr: number;
   private readonly functionPointers: number[] = [];
+  private readonly c: LuaC;
 
-  private constructor(module: EmscriptenModule) {
+  private constructor(module: EmscriptenModule, exports: Record<string, unknown> | undefined) {
     this.m = module;
+    this.c = bindFunctions(module, exports);
     this.L = module._luaL_newstate!();
     module._luaL_openlibs!(this.L);
-    this.lengthPtr = module._malloc!(8);
+    this.lengthPtr = this.c.malloc(8);
   }
 
   static async create(environment: Record<string, string>): Promise<LuaState> {
-    const wasm = await LuaWasm.initialize(undefined, environment);
-    return new LuaState(wasm.module as unknown as EmscriptenModule);
+    const { value: wasm, exports } = await capturingExports(() => LuaWasm.initialize(undefined, environment));
+    return new LuaState(wasm.module as unknown as EmscriptenModule, exports);
   }
 
   /** The emscripten file system behind Lua's `io` (used to stage real files). */
@@ -88,16 +162,12 @@ export class LuaState {
     return (this.m as unknown as { FS: unknown }).FS;
   }
 
-  private api(name: string): (...args: (number | bigint)[]) => number {
-    return this.m[`_${name}`]!;
-  }
-
   private bytesToScratch(bytes: Buffer, terminate: boolean): number {
     const need = bytes.length + 1;
     if (need > this.scratchSize) {
-      if (this.scratch !== 0) this.api('free')(this.scratch);
+      if (this.scratch !== 0) this.c.free(this.scratch);
       this.scratchSize = Math.max(need, 256, this.scratchSize * 2);
-      this.scratch = this.api('malloc')(this.scratchSize);
+      this.scratch = this.c.malloc(this.scratchSize);
     }
     this.m.HEAPU8.set(bytes, this.scratch);
     if (terminate) this.m.HEAPU8[this.scratch + bytes.length] = 0;
@@ -107,17 +177,17 @@ export class LuaState {
   // ---- reading values ---------------------------------------------------
 
   type(L: number, idx: number): number {
-    return this.api('lua_type')(L, idx);
+    return this.c.lua_type(L, idx);
   }
 
   toBytes(L: number, idx: number): Buffer {
-    const p = this.api('lua_tolstring')(L, idx, this.lengthPtr);
+    const p = this.c.lua_tolstring(L, idx, this.lengthPtr);
     const n = this.m.HEAPU32[this.lengthPtr >> 2]!;
     return Buffer.from(this.m.HEAPU8.subarray(p, p + n));
   }
 
   toByteString(L: number, idx: number): string {
-    const p = this.api('lua_tolstring')(L, idx, this.lengthPtr);
+    const p = this.c.lua_tolstring(L, idx, this.lengthPtr);
     const n = this.m.HEAPU32[this.lengthPtr >> 2]!;
     return Buffer.from(this.m.HEAPU8.buffer, p, n).toString('latin1');
   }
@@ -128,9 +198,9 @@ export class LuaState {
       case T.nil:
         return undefined;
       case T.boolean:
-        return this.api('lua_toboolean')(L, idx) !== 0;
+        return this.c.lua_toboolean(L, idx) !== 0;
       case T.number:
-        return this.api('lua_tonumberx')(L, idx, 0);
+        return this.c.lua_tonumberx(L, idx, 0);
       case T.string:
         return this.toByteString(L, idx);
       default:
@@ -139,7 +209,7 @@ export class LuaState {
   }
 
   private readArgs(L: number): LuaArg[] {
-    const n = this.api('lua_gettop')(L);
+    const n = this.c.lua_gettop(L);
     const args: LuaArg[] = new Array(n);
     for (let i = 0; i < n; i++) args[i] = this.read(L, i + 1);
     return args;
@@ -147,14 +217,14 @@ export class LuaState {
 
   /** A Lua table as plain JS data (nested tables become nested objects). */
   readTable(L: number, idx: number, depth = 0): Map<LuaArg, unknown> {
-    const abs = this.api('lua_absindex')(L, idx);
+    const abs = this.c.lua_absindex(L, idx);
     const out = new Map<LuaArg, unknown>();
-    this.api('lua_pushnil')(L);
-    while (this.api('lua_next')(L, abs) !== 0) {
+    this.c.lua_pushnil(L);
+    while (this.c.lua_next(L, abs) !== 0) {
       const key = this.read(L, -2);
       const value = this.type(L, -1) === T.table && depth < 100 ? this.readTable(L, -1, depth + 1) : this.read(L, -1);
       out.set(key, value);
-      this.api('lua_settop')(L, -2);
+      this.c.lua_settop(L, -2);
     }
     return out;
   }
@@ -163,31 +233,31 @@ export class LuaState {
 
   pushBytes(L: number, bytes: Buffer): void {
     const p = this.bytesToScratch(bytes, false);
-    this.api('lua_pushlstring')(L, p, bytes.length);
+    this.c.lua_pushlstring(L, p, bytes.length);
   }
 
   push(L: number, v: LuaPushable): void {
-    if (v === undefined || v === null) this.api('lua_pushnil')(L);
-    else if (typeof v === 'boolean') this.api('lua_pushboolean')(L, v ? 1 : 0);
+    if (v === undefined || v === null) this.c.lua_pushnil(L);
+    else if (typeof v === 'boolean') this.c.lua_pushboolean(L, v ? 1 : 0);
     else if (typeof v === 'number') {
-      if (Number.isSafeInteger(v)) this.api('lua_pushinteger')(L, BigInt(v));
-      else this.api('lua_pushnumber')(L, v);
-    } else if (typeof v === 'bigint') this.api('lua_pushinteger')(L, BigInt.asIntN(64, v));
+      if (Number.isSafeInteger(v)) this.c.lua_pushinteger(L, BigInt(v));
+      else this.c.lua_pushnumber(L, v);
+    } else if (typeof v === 'bigint') this.c.lua_pushinteger(L, BigInt.asIntN(64, v));
     else if (typeof v === 'string') this.pushBytes(L, Buffer.from(v, 'latin1'));
     else if (Buffer.isBuffer(v)) this.pushBytes(L, v);
     else if (Array.isArray(v)) {
-      this.api('lua_createtable')(L, v.length, 0);
+      this.c.lua_createtable(L, v.length, 0);
       for (let i = 0; i < v.length; i++) {
         this.push(L, v[i] as LuaPushable);
-        this.api('lua_rawseti')(L, -2, BigInt(i + 1));
+        this.c.lua_rawseti(L, -2, BigInt(i + 1));
       }
     } else {
       const entries = Object.entries(v as Record<string, LuaPushable>);
-      this.api('lua_createtable')(L, 0, entries.length);
+      this.c.lua_createtable(L, 0, entries.length);
       for (const [key, value] of entries) {
         this.pushBytes(L, Buffer.from(key, 'latin1'));
         this.push(L, value);
-        this.api('lua_rawset')(L, -3);
+        this.c.lua_rawset(L, -3);
       }
     }
   }
@@ -201,13 +271,13 @@ export class LuaState {
   private raise(L: number, error: unknown): number {
     const message = error instanceof Error ? error.message : String(error);
     if (error instanceof LuaError && error.position) {
-      this.api('luaL_where')(L, 1);
+      this.c.luaL_where(L, 1);
       this.pushText(L, message);
-      this.api('lua_concat')(L, 2);
+      this.c.lua_concat(L, 2);
     } else {
       this.pushText(L, message);
     }
-    return this.api('lua_error')(L);
+    return this.c.lua_error(L);
   }
 
   /** Pushes a C function that calls `fn` with its arguments as JS values. */
@@ -240,15 +310,15 @@ export class LuaState {
       return count;
     }, 'ii');
     this.functionPointers.push(pointer);
-    this.api('lua_pushcclosure')(L, pointer, 0);
+    this.c.lua_pushcclosure(L, pointer, 0);
   }
 
   /** A new full userdata with the metatable at `mtIndex` (for Lua-side objects). */
   newUserdata(L: number, mtIndex: number): void {
-    const abs = this.api('lua_absindex')(L, mtIndex);
-    this.api('lua_newuserdatauv')(L, 0, 0);
-    this.api('lua_pushvalue')(L, abs);
-    this.api('lua_setmetatable')(L, -2);
+    const abs = this.c.lua_absindex(L, mtIndex);
+    this.c.lua_newuserdatauv(L, 0, 0);
+    this.c.lua_pushvalue(L, abs);
+    this.c.lua_setmetatable(L, -2);
   }
 
   // ---- calling Lua ------------------------------------------------------
@@ -256,41 +326,41 @@ export class LuaState {
   /** Compiles a chunk; returns a registry reference to the function, or the error text. */
   load(source: Buffer, chunkName: string): number | string {
     const L = this.L;
-    const top = this.api('lua_gettop')(L);
+    const top = this.c.lua_gettop(L);
     const name = Buffer.from(chunkName + '\0', 'latin1');
-    const malloc = this.api('malloc');
+    const malloc = this.c.malloc;
     const namePtr = malloc(name.length);
     this.m.HEAPU8.set(name, namePtr);
     const srcPtr = malloc(source.length + 1);
     this.m.HEAPU8.set(source, srcPtr);
-    const status = this.api('luaL_loadbufferx')(L, srcPtr, source.length, namePtr, 0);
-    this.api('free')(srcPtr);
-    this.api('free')(namePtr);
+    const status = this.c.luaL_loadbufferx(L, srcPtr, source.length, namePtr, 0);
+    this.c.free(srcPtr);
+    this.c.free(namePtr);
     if (status !== 0) {
       const message = this.toByteString(L, -1);
-      this.api('lua_settop')(L, top);
+      this.c.lua_settop(L, top);
       return message;
     }
-    return this.api('luaL_ref')(L, LUA_REGISTRYINDEX);
+    return this.c.luaL_ref(L, LUA_REGISTRYINDEX);
   }
 
   /** Calls the function behind `ref` in protected mode; throws LuaError with its message. */
   call(ref: number, args: readonly LuaPushable[]): LuaArg[] {
     const L = this.L;
-    const top = this.api('lua_gettop')(L);
-    this.api('lua_rawgeti')(L, LUA_REGISTRYINDEX, BigInt(ref));
-    this.api('luaL_checkstack')(L, args.length + 20, 0);
+    const top = this.c.lua_gettop(L);
+    this.c.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(ref));
+    this.c.luaL_checkstack(L, args.length + 20, 0);
     for (const a of args) this.push(L, a);
-    const status = this.api('lua_pcallk')(L, args.length, LUA_MULTRET, 0, 0, 0);
+    const status = this.c.lua_pcallk(L, args.length, LUA_MULTRET, 0, 0, 0);
     if (status !== 0) {
       const message = this.type(L, -1) === T.string ? this.toByteString(L, -1) : `(error object is a ${TYPE_NAMES[this.type(L, -1)] ?? '?'} value)`;
-      this.api('lua_settop')(L, top);
+      this.c.lua_settop(L, top);
       throw new LuaError(message);
     }
-    const n = this.api('lua_gettop')(L) - top;
+    const n = this.c.lua_gettop(L) - top;
     const results: LuaArg[] = new Array(n);
     for (let i = 0; i < n; i++) results[i] = this.read(L, top + 1 + i);
-    this.api('lua_settop')(L, top);
+    this.c.lua_settop(L, top);
     return results;
   }
 
@@ -301,37 +371,37 @@ export class LuaState {
    */
   callForRef(ref: number, functions: Record<string, BridgedFunction>, raw: Record<string, RawFunction>, extraRef?: number): number {
     const L = this.L;
-    const top = this.api('lua_gettop')(L);
-    this.api('lua_rawgeti')(L, LUA_REGISTRYINDEX, BigInt(ref));
-    this.api('lua_createtable')(L, 0, 0);
+    const top = this.c.lua_gettop(L);
+    this.c.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(ref));
+    this.c.lua_createtable(L, 0, 0);
     for (const [name, fn] of Object.entries(functions)) {
       this.pushBytes(L, Buffer.from(name, 'latin1'));
       this.pushFunction(L, fn);
-      this.api('lua_rawset')(L, -3);
+      this.c.lua_rawset(L, -3);
     }
     for (const [name, fn] of Object.entries(raw)) {
       this.pushBytes(L, Buffer.from(name, 'latin1'));
       this.pushRawFunction(L, fn);
-      this.api('lua_rawset')(L, -3);
+      this.c.lua_rawset(L, -3);
     }
-    if (extraRef !== undefined) this.api('lua_rawgeti')(L, LUA_REGISTRYINDEX, BigInt(extraRef));
-    const status = this.api('lua_pcallk')(L, extraRef === undefined ? 1 : 2, 1, 0, 0, 0);
+    if (extraRef !== undefined) this.c.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(extraRef));
+    const status = this.c.lua_pcallk(L, extraRef === undefined ? 1 : 2, 1, 0, 0, 0);
     if (status !== 0) {
       const message = this.toByteString(L, -1);
-      this.api('lua_settop')(L, top);
+      this.c.lua_settop(L, top);
       throw new LuaError(message);
     }
-    return this.api('luaL_ref')(L, LUA_REGISTRYINDEX);
+    return this.c.luaL_ref(L, LUA_REGISTRYINDEX);
   }
 
   /** Reads field `name` of the table behind `ref` into a new reference. */
   fieldRef(tableRef: number, name: string): number {
     const L = this.L;
-    this.api('lua_rawgeti')(L, LUA_REGISTRYINDEX, BigInt(tableRef));
+    this.c.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(tableRef));
     this.pushBytes(L, Buffer.from(name, 'latin1'));
-    this.api('lua_rawget')(L, -2);
-    const ref = this.api('luaL_ref')(L, LUA_REGISTRYINDEX);
-    this.api('lua_settop')(L, -2);
+    this.c.lua_rawget(L, -2);
+    const ref = this.c.luaL_ref(L, LUA_REGISTRYINDEX);
+    this.c.lua_settop(L, -2);
     return ref;
   }
 }
