@@ -2,10 +2,11 @@
 // libs/cgroup.lua): which cgroup the client process is in, the cgroup's
 // directory beneath the cgroup2 mount, and its extended attributes.
 import { constants, openSync } from 'node:fs';
-import { closeFd, fgetXattr, openDirectoryBeneath, strerror, SystemError } from '../native/linux.js';
+import { fgetXattr, openDirectoryBeneath, strerror, SystemError } from '../native/linux.js';
 import { CgroupLookupError, processCgroupPath } from '../native/process-cgroup.js';
 import type { LuaLibrary } from './libraries.js';
 import { LuaError } from './lua-state.js';
+import { OwnedFds } from './libs/owned-fds.js';
 
 /** The cgroup2 mount; QRELAY_TEST_CGROUP_ROOT exists only so tests can mount their own. */
 function cgroupRoot(): string {
@@ -43,6 +44,7 @@ export const cgroupLibrary: LuaLibrary = {
   name: 'cgroup',
   primitives: ({ engine }) => {
     const root = new CgroupRoot();
+    const fds = new OwnedFds();
     return {
       // The mail's cgroup path, or nil (no credentials, no cgroup2 entry).
       cgroup_path: ([id]) => {
@@ -63,17 +65,18 @@ export const cgroupLibrary: LuaLibrary = {
         // the leading `/` is dropped: `/` itself becomes "" and fails (ENOENT)
         const relative = String(path).replace(/^\//, '');
         try {
-          return openDirectoryBeneath(root.open(), Buffer.from(relative, 'latin1'), `Failed to open "${relative}"`);
+          return fds.add(openDirectoryBeneath(root.open(), Buffer.from(relative, 'latin1'), `Failed to open "${relative}"`));
         } catch (e) {
           if (e instanceof SystemError) throw new LuaError(e.message);
           throw e;
         }
       },
       // Re-read on every access; nil on any error (missing, larger than 4096 bytes …).
-      xattr: ([fd, name]) => fgetXattr(Number(fd), xattrName(String(name)), XATTR_MAX),
-      close_fd: ([fd]) => {
-        closeFd(Number(fd));
+      xattr: ([fd, name]) => {
+        const own = fds.owned(fd);
+        return own === undefined ? undefined : fgetXattr(own, xattrName(String(name)), XATTR_MAX);
       },
+      close_fd: ([fd]) => fds.close(fd),
     };
   },
 };

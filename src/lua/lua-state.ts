@@ -96,7 +96,6 @@ export function luaTypeName(v: LuaArg): string {
 
 /** Text for a message pushed to Lua: bytes as given, or UTF-8 for wider text. */
 function textBytes(s: string): Buffer {
-  // eslint-disable-next-line no-control-regex
   return /[^\u0000-\u00ff]/.test(s) ? Buffer.from(s, 'utf8') : Buffer.from(s, 'latin1');
 }
 
