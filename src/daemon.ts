@@ -3,7 +3,7 @@
 // (daemon.md §3–§8).  Signals, systemd notifications and the watchdog are
 // streams; shutdown is "stop accepting, let mails in flight finish within a
 // grace period, then cancel them".
-import { Subject, concat, defer, finalize, ignoreElements, mergeMap, of, take, takeUntil, tap, throttle, timer } from 'rxjs';
+import { ReplaySubject, Subject, concat, defer, finalize, ignoreElements, mergeMap, of, take, takeUntil, tap, throttle, timer } from 'rxjs';
 import { logPlain } from './log.js';
 import { ConfigError, LuaEngine, type ListenRequest } from './lua/engine.js';
 import { createMailLogger, type MailLogger } from './operators/pond-log.js';
@@ -20,15 +20,15 @@ export interface DaemonOptions {
   readonly shutdownGraceMs: number;
 }
 
-function listenerHost(listeners: Listener[]): (request: ListenRequest) => void {
+function listenerHost(listeners: ReplaySubject<Listener>): (request: ListenRequest) => void {
   return (request) => {
     if (request.target.kind === 'systemd') {
       const fds = takeListenFds();
       if (fds.length === 0) logPlain('No systemd socket');
-      for (const fd of fds) listeners.push(adoptListener(fd, request.handler, request.maxSize));
+      for (const fd of fds) listeners.next(adoptListener(fd, request.handler, request.maxSize));
       return;
     }
-    listeners.push(bindListener(request.target, request.handler, request.maxSize));
+    listeners.next(bindListener(request.target, request.handler, request.maxSize));
   };
 }
 
@@ -38,12 +38,14 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   const stopSignals = pendingSignals('SIGTERM', 'SIGINT', 'SIGQUIT');
   const hangups = pendingSignals('SIGHUP');
 
-  const listeners: Listener[] = [];
+  const listeners = new ReplaySubject<Listener>();
+  let listenerCount = 0;
+  listeners.subscribe(() => listenerCount++);
   let engine: LuaEngine;
   let mailLog: MailLogger | undefined;
   try {
     engine = await LuaEngine.load(options.configPath, { listen: listenerHost(listeners) });
-    if (listeners.length === 0) throw new ConfigError('No QMQP listeners configured');
+    if (listenerCount === 0) throw new ConfigError('No QMQP listeners configured');
     const logServer = engine.finishStartup();
     mailLog = logServer === undefined ? undefined : createMailLogger(logServer);
   } catch (e) {
@@ -51,7 +53,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     hangups.stop();
     if (!(e instanceof ConfigError)) throw e;
     logPlain(e.message);
-    for (const l of listeners) l.server.close();
+    listeners.subscribe((l) => l.server.close());
     return 1;
   }
 

@@ -130,6 +130,27 @@ qmqp_listen(name, dofile('lib/policy.lua'))
     removeDir(dir);
   });
 
+  it('serves a listener that a kept qmqp_listen reference adds at runtime', async () => {
+    const dir = tempDir();
+    const config = `
+local listen, dir = qmqp_listen, os.getenv('TEST_DIR')
+qmqp_listen(dir .. '/qrelay.sock', function(m)
+  -- max_size is a startup global: gone at runtime, so it must be set again
+  print('without max_size', pcall(listen, dir .. '/late.sock', function(m2) return m2:reject() end))
+  max_size = 4096
+  listen(dir .. '/late.sock', function(m2) return m2:reject() end)
+  return m:discard()
+end)
+`;
+    const daemon = await startDaemon({ config, dir });
+    const mail = qmqpRequest('m', 'a@b.c', ['d@e.f']);
+    assert.equal(await send(join(dir, 'qrelay.sock'), mail), '10:Kdiscarded,');
+    assert.equal(await send(join(dir, 'late.sock'), mail), '9:Drejected,');
+    assert.match(daemon.stdout(), /without max_size\tfalse\t`max_size` must be a number/);
+    assert.equal(await daemon.stop(), 0);
+    removeDir(dir);
+  });
+
   it('listens on several sockets with one handler and per-listener max_size', async () => {
     const dir = tempDir();
     const config = `

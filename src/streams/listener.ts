@@ -1,7 +1,7 @@
 // Listening sockets (daemon.md §4, §5) and the stream of accepted connections.
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { Observable, merge } from 'rxjs';
+import { Observable, mergeMap } from 'rxjs';
 import { listenUnix } from '../native/linux.js';
 import { logPlain } from '../log.js';
 import type { ListenTarget } from '../lua/engine.js';
@@ -68,10 +68,14 @@ function removeStale(path: string): void {
 
 function ignoreError(): void {}
 
-/** Every connection accepted on any of the listeners, until unsubscribed. */
-export function accepted$(listeners: readonly Listener[]): Observable<Accepted> {
-  return merge(
-    ...listeners.map(
+/**
+ * Every connection accepted on any of the listeners, until unsubscribed
+ * (which closes them).  Listeners may keep arriving: a script that kept a
+ * reference to qmqp_listen can add one at runtime.
+ */
+export function accepted$(listeners: Observable<Listener>): Observable<Accepted> {
+  return listeners.pipe(
+    mergeMap(
       (listener) =>
         new Observable<Accepted>((subscriber) => {
           const onConnection = (socket: Socket): void => {
