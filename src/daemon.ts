@@ -18,6 +18,8 @@ export interface DaemonOptions {
   readonly configPath: string;
   /** How long mails in flight may take to finish after a shutdown signal. */
   readonly shutdownGraceMs: number;
+  /** How long Lua code may run without pausing (undefined: the engine's default). */
+  readonly luaRunTimeLimitMs: number | undefined;
 }
 
 function listenerHost(listeners: ReplaySubject<Listener>): (request: ListenRequest) => void {
@@ -44,7 +46,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   let engine: LuaEngine;
   let mailLog: MailLogger | undefined;
   try {
-    engine = await LuaEngine.load(options.configPath, { listen: listenerHost(listeners) });
+    engine = await LuaEngine.load(options.configPath, { listen: listenerHost(listeners) }, { runTimeLimitMs: options.luaRunTimeLimitMs });
     if (listenerCount === 0) throw new ConfigError('No QMQP listeners configured');
     const logServer = engine.finishStartup();
     mailLog = logServer === undefined ? undefined : createMailLogger(logServer);

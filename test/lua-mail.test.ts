@@ -236,3 +236,34 @@ describe('the mail object and the handler', () => {
     assert.equal(line, 'sandbox\tfunction\ttrue\tnil\ttrue\tnil\tfalse\t9.007199254741e+15');
   });
 });
+
+describe('a handler stuck in a loop', () => {
+  it('gets Zscript failed after the run-time limit while other mails keep flowing', async () => {
+    const daemon = await startDaemon({
+      config: `
+qmqp_listen(os.getenv('TEST_DIR') .. '/qrelay.sock', function(m)
+  if m.recipients[1]:match('^loop@') then
+    while true do end
+  end
+  if m.recipients[1]:match('^pcall@') then
+    -- catching the error does not help: the limit keeps firing
+    while true do pcall(function() while true do end end) end
+  end
+  return m:discard()
+end)`,
+      env: { QRELAY_LUA_TIME_LIMIT_MS: '300' },
+    });
+    const sock = join(daemon.dir, 'qrelay.sock');
+    try {
+      const started = Date.now();
+      assert.equal(await send(sock, qmqpRequest('m', 'a@b.c', ['loop@x.y'])), '14:Zscript failed,');
+      assert.ok(Date.now() - started < 3000);
+      assert.match(daemon.stderr(), /Lua code ran for more than 0\.3 s without pausing/);
+      assert.equal(await send(sock, qmqpRequest('m', 'a@b.c', ['pcall@x.y'])), '14:Zscript failed,');
+      assert.equal(await send(sock, qmqpRequest('m', 'a@b.c', ['ok@x.y'])), '10:Kdiscarded,');
+    } finally {
+      assert.equal(await daemon.stop(), 0);
+      removeDir(daemon.dir);
+    }
+  });
+});

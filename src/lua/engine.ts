@@ -51,6 +51,13 @@ const RESOLVER_DEFAULTS = {
 
 const ADDRESS_CACHE_LIMIT = 1024;
 
+/** How long Lua code may run without pausing before it gets an error. */
+export const DEFAULT_RUN_TIME_LIMIT_MS = 10_000;
+
+export interface EngineOptions {
+  readonly runTimeLimitMs?: number;
+}
+
 function luaSource(name: string): Buffer {
   return readFileSync(new URL(`../../src/lua/${name}`, import.meta.url));
 }
@@ -69,10 +76,11 @@ export class LuaEngine implements Policy {
   private constructor(readonly lua: LuaState) {}
 
   /** Creates the engine and runs the config file (lua-api.md §2). */
-  static async load(configPath: string, host: StartupHost): Promise<LuaEngine> {
+  static async load(configPath: string, host: StartupHost, options: EngineOptions = {}): Promise<LuaEngine> {
     const environment: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) environment[k] = v;
     const engine = new LuaEngine(await LuaState.create(environment));
+    engine.lua.limitRunTime(options.runTimeLimitMs ?? DEFAULT_RUN_TIME_LIMIT_MS);
     await engine.install(host);
     engine.runConfig(configPath);
     return engine;
@@ -230,11 +238,15 @@ export class LuaEngine implements Policy {
   }
 
   private callLua(ref: number, args: readonly LuaPushable[]): LuaArg[] {
+    let values: LuaArg[];
     try {
-      return this.lua.call(ref, args);
+      values = this.lua.call(ref, args);
     } catch (e) {
       return ['error', (e as Error).message];
     }
+    // a coroutine stopped by the run-time limit is abandoned as failed
+    const exceeded = this.lua.takeRunTimeExceeded();
+    return exceeded === undefined ? values : ['error', exceeded];
   }
 
   private decision(values: LuaArg[]): Decision {

@@ -59,6 +59,9 @@ interface LuaC {
   readonly lua_newuserdatauv: (...args: (number | bigint)[]) => number;
   readonly lua_next: (...args: (number | bigint)[]) => number;
   readonly lua_pcallk: (...args: (number | bigint)[]) => number;
+  readonly lua_sethook: (...args: (number | bigint)[]) => number;
+  readonly lua_isyieldable: (...args: (number | bigint)[]) => number;
+  readonly lua_yieldk: (...args: (number | bigint)[]) => number;
   readonly lua_pushboolean: (...args: (number | bigint)[]) => number;
   readonly lua_pushcclosure: (...args: (number | bigint)[]) => number;
   readonly lua_pushinteger: (...args: (number | bigint)[]) => number;
@@ -79,7 +82,7 @@ interface LuaC {
   readonly malloc: (...args: (number | bigint)[]) => number;
 }
 
-const C_FUNCTIONS: readonly (keyof LuaC)[] = ['free', 'luaL_checkstack', 'luaL_loadbufferx', 'luaL_ref', 'luaL_where', 'lua_absindex', 'lua_concat', 'lua_createtable', 'lua_error', 'lua_gettop', 'lua_newuserdatauv', 'lua_next', 'lua_pcallk', 'lua_pushboolean', 'lua_pushcclosure', 'lua_pushinteger', 'lua_pushlstring', 'lua_pushnil', 'lua_pushnumber', 'lua_pushvalue', 'lua_rawget', 'lua_rawgeti', 'lua_rawset', 'lua_rawseti', 'lua_setmetatable', 'lua_settop', 'lua_toboolean', 'lua_tolstring', 'lua_tonumberx', 'lua_type', 'malloc'];
+const C_FUNCTIONS: readonly (keyof LuaC)[] = ['free', 'luaL_checkstack', 'luaL_loadbufferx', 'luaL_ref', 'luaL_where', 'lua_absindex', 'lua_concat', 'lua_createtable', 'lua_error', 'lua_gettop', 'lua_newuserdatauv', 'lua_next', 'lua_pcallk', 'lua_pushboolean', 'lua_pushcclosure', 'lua_pushinteger', 'lua_pushlstring', 'lua_pushnil', 'lua_pushnumber', 'lua_pushvalue', 'lua_rawget', 'lua_rawgeti', 'lua_rawset', 'lua_rawseti', 'lua_isyieldable', 'lua_sethook', 'lua_setmetatable', 'lua_settop', 'lua_yieldk', 'lua_toboolean', 'lua_tolstring', 'lua_tonumberx', 'lua_type', 'malloc'];
 
 interface EmscriptenModule {
   HEAPU8: Uint8Array;
@@ -142,6 +145,10 @@ export class LuaState {
   private readonly lengthPtr: number;
   private readonly functionPointers: number[] = [];
   private readonly c: LuaC;
+  /** When the outermost call from JavaScript into Lua started (performance.now()). */
+  private runStarted = 0;
+  private callDepth = 0;
+  private runTimeExceeded: string | undefined;
 
   private constructor(module: EmscriptenModule, exports: Record<string, unknown> | undefined) {
     this.m = module;
@@ -322,6 +329,47 @@ export class LuaState {
 
   // ---- calling Lua ------------------------------------------------------
 
+  private timed(run: () => number): number {
+    if (this.callDepth++ === 0) {
+      this.runStarted = performance.now();
+      this.runTimeExceeded = undefined;
+    }
+    try {
+      return run();
+    } finally {
+      this.callDepth--;
+    }
+  }
+
+  /**
+   * Lua code that runs longer than `ms` without returning to the event loop
+   * (a handler stuck in a loop) is stopped, so one bad mail cannot stall
+   * every other one.  Checked every 100 000 VM instructions by a hook that
+   * every coroutine inherits.  Inside a coroutine the hook yields — no
+   * `pcall` can catch that — and the caller learns of it through
+   * `takeRunTimeExceeded()`; elsewhere (the config load) it raises an error.
+   */
+  limitRunTime(ms: number): void {
+    const LUA_MASKCOUNT = 8;
+    const message = `Lua code ran for more than ${ms / 1000} s without pausing`;
+    const hook = this.m.addFunction((L: number) => {
+      if (performance.now() - this.runStarted <= ms) return 0;
+      this.runTimeExceeded = message;
+      if (this.c.lua_isyieldable(L) !== 0) return this.c.lua_yieldk(L, 0, 0, 0);
+      this.pushText(L, message);
+      return this.c.lua_error(L);
+    }, 'vii');
+    this.functionPointers.push(hook);
+    this.c.lua_sethook(this.L, hook, LUA_MASKCOUNT, 100_000);
+  }
+
+  /** Whether the last call was stopped by the run-time limit (its message), once. */
+  takeRunTimeExceeded(): string | undefined {
+    const message = this.runTimeExceeded;
+    this.runTimeExceeded = undefined;
+    return message;
+  }
+
   /** Compiles a chunk; returns a registry reference to the function, or the error text. */
   load(source: Buffer, chunkName: string): number | string {
     const L = this.L;
@@ -350,7 +398,7 @@ export class LuaState {
     this.c.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(ref));
     this.c.luaL_checkstack(L, args.length + 20, 0);
     for (const a of args) this.push(L, a);
-    const status = this.c.lua_pcallk(L, args.length, LUA_MULTRET, 0, 0, 0);
+    const status = this.timed(() => this.c.lua_pcallk(L, args.length, LUA_MULTRET, 0, 0, 0));
     if (status !== 0) {
       const message = this.type(L, -1) === T.string ? this.toByteString(L, -1) : `(error object is a ${TYPE_NAMES[this.type(L, -1)] ?? '?'} value)`;
       this.c.lua_settop(L, top);
@@ -384,7 +432,7 @@ export class LuaState {
       this.c.lua_rawset(L, -3);
     }
     if (extraRef !== undefined) this.c.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(extraRef));
-    const status = this.c.lua_pcallk(L, extraRef === undefined ? 1 : 2, 1, 0, 0, 0);
+    const status = this.timed(() => this.c.lua_pcallk(L, extraRef === undefined ? 1 : 2, 1, 0, 0, 0));
     if (status !== 0) {
       const message = this.toByteString(L, -1);
       this.c.lua_settop(L, top);
