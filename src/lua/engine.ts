@@ -41,6 +41,7 @@ interface Entry {
   resume: number;
   close: number;
   reload: number;
+  run_task: number;
 }
 
 const RESOLVER_DEFAULTS = {
@@ -156,6 +157,7 @@ export class LuaEngine implements Policy {
       resume: lua.fieldRef(table, 'resume'),
       close: lua.fieldRef(table, 'close'),
       reload: lua.fieldRef(table, 'reload'),
+      run_task: lua.fieldRef(table, 'run_task'),
     };
   }
 
@@ -296,6 +298,17 @@ export class LuaEngine implements Policy {
     return defer(() => {
       const id = this.nextId++;
       return this.coroutine$(id, () => this.callLua(this.entry.reload, [id]));
+    }).pipe(map((values) => (values[0] === 'error' ? String(values[1]) : undefined)));
+  }
+
+  /**
+   * Runs a function a library registered with `M.add_task` (runtime.lua) as
+   * a new managed coroutine; emits once when it is over (errors as text).
+   */
+  runTask(task: number): Observable<string | undefined> {
+    return defer(() => {
+      const id = this.nextId++;
+      return this.coroutine$(id, () => this.callLua(this.entry.run_task, [id, task]));
     }).pipe(map((values) => (values[0] === 'error' ? String(values[1]) : undefined)));
   }
 

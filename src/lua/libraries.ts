@@ -8,6 +8,8 @@ import { argcheckLibrary } from './libs/argcheck.js';
 import { controlClientLibrary } from './libs/control_client.js';
 import { jsonLibrary } from './libs/json.js';
 import { jwtLibrary } from './libs/jwt.js';
+import { pgLibrary } from './libs/pg.js';
+import { pgArrayLibrary } from './libs/pg_array.js';
 import { socketLibrary } from './libs/socket.js';
 import { sodiumLibrary } from './libs/sodium.js';
 import type { LuaEngine } from './engine.js';
@@ -39,6 +41,9 @@ const LIBRARIES: readonly LuaLibrary[] = [
   jwtLibrary,
   controlClientLibrary,
   socketLibrary,
+  // pg_array before pg (which puts the helpers into its table)
+  pgArrayLibrary,
+  pgLibrary,
 ];
 
 function libraryChunk(name: string): Buffer {

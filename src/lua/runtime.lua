@@ -381,6 +381,22 @@ function M.reload(id)
   return start(id, function() f() end)
 end
 
+-- Functions a library runs later, each time as a managed coroutine of its
+-- own (e.g. NOTIFY callbacks): M.add_task(fn) gives the number the engine's
+-- runTask(number) takes.
+local tasks = {}
+function M.add_task(fn)
+  tasks[#tasks + 1] = fn
+  return #tasks
+end
+
+function M.run_task(id, task)
+  local f = tasks[task]
+  if f == nil then return 'none' end
+  records[id] = { id = id }
+  return start(id, function() f() end)
+end
+
 -- Library functions that wait for the engine yield through this.
 function M.suspend(...)
   local co, main = co_running()

@@ -1,0 +1,85 @@
+// JavaScript side of the `pg` library (pg.lua): the connection objects by
+// number, the suspending `pg_execute` operation the engine runs for
+// `db:execute`, LISTEN registrations, and closing at shutdown.
+import { map, of, type Observable } from 'rxjs';
+import type { LibraryContext, LuaLibrary } from '../libraries.js';
+import { LuaError, type LuaArg, type LuaPushable } from '../lua-state.js';
+import { PgConnection } from '../pg/connection.js';
+import type { QueryOutcome, QueryRequest } from '../pg/query-outcome.js';
+import { NotUtf8Error, luaBytes, parameterText, serverText } from '../pg/query-text.js';
+
+/** Every connection of every engine, for the daemon's shutdown. */
+const openConnections = new Set<PgConnection>();
+
+/** Closes every database connection (at daemon shutdown). */
+export function closeAllPgConnections(): void {
+  for (const connection of openConnections) connection.close();
+  openConnections.clear();
+}
+
+/** The values `db:execute` gets back, read by pg.lua's `finish`. */
+function outcomeValues(outcome: QueryOutcome): LuaPushable[] {
+  switch (outcome.kind) {
+    case 'result':
+      return ['result', outcome.fields.map(luaBytes), outcome.rows.map((row) => row.map((v) => (v === null ? null : luaBytes(v))))];
+    case 'error':
+      return ['error', luaBytes(outcome.message)];
+    case 'broken':
+      return [];
+  }
+}
+
+function queryRequest(sql: LuaArg, withParams: LuaArg, params: LuaArg[]): QueryRequest {
+  return {
+    sql: serverText(String(sql), 'query text'),
+    params: withParams === true ? params.map((p, i) => parameterText(typeof p === 'number' || typeof p === 'string' ? p : undefined, i + 1)) : undefined,
+  };
+}
+
+export const pgLibrary: LuaLibrary = {
+  name: 'pg',
+  primitives: ({ engine }: LibraryContext) => {
+    const connections = new Map<number, PgConnection>();
+    let nextId = 1;
+
+    engine.addOperation('pg_execute', ([id, sql, withParams, ...params]): Observable<LuaPushable[]> => {
+      const connection = connections.get(Number(id));
+      if (connection === undefined) return of(['error', 'Connection is closed']);
+      let request: QueryRequest;
+      try {
+        request = queryRequest(sql, withParams, params);
+      } catch (e) {
+        if (e instanceof NotUtf8Error) return of(['error', e.message]);
+        throw e;
+      }
+      return connection.execute$(request).pipe(map(outcomeValues));
+    });
+
+    return {
+      new: ([conninfo, schema]) => {
+        const id = nextId++;
+        // the connection string is only read when connecting (not validated now)
+        const connection = new PgConnection(Buffer.from(String(conninfo), 'latin1').toString('utf8'), serverText(String(schema), 'schema'));
+        connections.set(id, connection);
+        openConnections.add(connection);
+        return id;
+      },
+      listen: ([id, channel, task]) => {
+        let name: string;
+        try {
+          name = serverText(String(channel), 'notify name');
+        } catch (e) {
+          throw new LuaError((e as Error).message.trimEnd());
+        }
+        connections.get(Number(id))?.listen(name, () => engine.runTask(Number(task)));
+      },
+      close: ([id]) => {
+        const connection = connections.get(Number(id));
+        if (connection === undefined) return;
+        connections.delete(Number(id));
+        openConnections.delete(connection);
+        connection.close();
+      },
+    };
+  },
+};
