@@ -3,11 +3,11 @@
 // sender picks a handler; handlers report through print() (stdout) and
 // answer with discard (`Kdiscarded`) or reject (`Drejected`).
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type pg from 'pg';
-import { removeDir, startDaemon, waitFor, type RunningDaemon } from './helpers/daemon.js';
+import { removeDir, startDaemon, tempDir, waitFor, type RunningDaemon } from './helpers/daemon.js';
 import { startPostgres, type PostgresServer } from './helpers/postgres.js';
 import { qmqpRequest, send } from './helpers/qmqp.js';
 import { luaString } from './helpers/run-lua.js';
@@ -55,6 +55,9 @@ local schema_db = pg:new(conninfo, 'other')
 local uri_db = pg:new(os.getenv('PG_URI'))
 local missing_db = pg:new('host=/nonexistent port=5999 dbname=x')
 local garbled_db = pg:new('dbname')
+-- a "server" that hangs up on every connection: each attempt fails
+local refusing_db = pg:new('host=' .. os.getenv('REFUSING_DIR') .. ' dbname=x')
+refusing_db:listen('never', function() end)
 
 print('new errors', try(pg.new, pg), try(pg.new, pg, 'a', 'b', 'c'), try(pg.new, pg, {}))
 
@@ -168,6 +171,11 @@ function handlers.connfail(m)
   print('garbled', tostring(r), hex(message))
   return m:discard()
 end
+function handlers.retry(m)
+  local r, message = refusing_db:execute('SELECT 1')
+  print('retry', tostring(r), hex(message))
+  return m:discard()
+end
 function handlers.restart(m)
   local r, message = restart_db:execute('SELECT 1 AS one')
   if r then print('restart ok', r:fetch().one) else print('restart failed', hex(message)) end
@@ -190,8 +198,18 @@ describe('the pg library through the daemon', () => {
   let check: pg.Client;
   let daemon: RunningDaemon;
   let sock: string;
+  // when the daemon connected to the hanging-up "server"
+  const attempts: number[] = [];
+  const refusingDir = tempDir('qrelay-refusing-');
+  const refusing = createServer((socket) => {
+    attempts.push(Date.now());
+    // hang up once the startup packet is in, so the client sees the end of the stream
+    socket.once('data', () => socket.destroy());
+    socket.on('error', () => {});
+  });
 
   before(async () => {
+    await new Promise<void>((resolve) => refusing.listen(join(refusingDir, '.s.PGSQL.5432'), resolve));
     server = await startPostgres();
     check = await server.client();
     await check.query(`
@@ -204,7 +222,7 @@ describe('the pg library through the daemon', () => {
       INSERT INTO other.things VALUES ('in other');`);
     daemon = await startDaemon({
       config: CONFIG,
-      env: { PG_CONNINFO: server.conninfo, PG_URI: `postgresql://postgres@${encodeURIComponent(server.dir)}/postgres` },
+      env: { PG_CONNINFO: server.conninfo, PG_URI: `postgresql://postgres@${encodeURIComponent(server.dir)}/postgres`, REFUSING_DIR: refusingDir },
     });
     sock = join(daemon.dir, 'qrelay.sock');
   });
@@ -213,6 +231,8 @@ describe('the pg library through the daemon', () => {
       assert.equal(await daemon.stop(), 0);
       removeDir(daemon.dir);
     }
+    await new Promise((resolve) => refusing.close(resolve));
+    removeDir(refusingDir);
   });
 
   const mail = (handler: string, recipients = ['someone@example.org']): Buffer => qmqpRequest('Subject: x\r\n\r\nbody\r\n', `${handler}@example.com`, recipients);
@@ -243,6 +263,22 @@ describe('the pg library through the daemon', () => {
     assert.equal(await send(sock, mail('lazy')), DISCARDED);
     assert.equal(await send(sock, mail('lazy')), DISCARDED);
     assert.equal(await lazy(), 1);
+  });
+
+  it('reconnects at once after a failure, then only every 10 s; a query tries at once', async () => {
+    // listen() opened the connection at startup; it failed and was retried once at once
+    await waitFor(() => attempts.length >= 2, 5000, 'two connection attempts');
+    assert.ok(attempts[1]! - attempts[0]! < 1000, `the first reconnect came ${attempts[1]! - attempts[0]!} ms later`);
+    await new Promise((r) => setTimeout(r, 500));
+    for (let i = 2; i < attempts.length; i++) assert.ok(attempts[i]! - attempts[i - 1]! >= 9900, `attempt ${i + 1} came too early`);
+    const before = attempts.length;
+    const sent = Date.now();
+    assert.equal(await send(sock, mail('retry')), DISCARDED);
+    assert.equal(attempts.length, before + 1);
+    assert.ok(attempts.at(-1)! - sent < 1000);
+    assert.deepEqual(await printed('retry'), [
+      `retry\tnil\t${hex(`connection to server on socket "${refusingDir}/.s.PGSQL.5432" failed: server closed the connection unexpectedly\n\tThis probably means the server terminated abnormally\n\tbefore or while processing the request.\n`)}`,
+    ]);
   });
 
   it('looks recipients up in a table and decides by the row', async () => {
@@ -368,10 +404,8 @@ describe('the pg library through the daemon', () => {
     await check.query('NOTIFY qrelay_test');
     assert.deepEqual(await printed('notify end'), ['notify end\t1']);
     assert.deepEqual(lines('notify start'), ['notify start\t1\t0']);
-    // three while one runs: one more run, not three
-    await check.query("NOTIFY qrelay_test, 'a'");
-    await printed('notify start', 2);
-    await check.query("NOTIFY qrelay_test, 'b'; NOTIFY qrelay_test, 'c'; NOTIFY qrelay_test, 'd'");
+    // a burst: one run, and the three that arrive while it runs make one more, not three
+    await check.query("NOTIFY qrelay_test, 'a'; NOTIFY qrelay_test, 'b'; NOTIFY qrelay_test, 'c'; NOTIFY qrelay_test, 'd'");
     await printed('notify end', 3);
     await new Promise((r) => setTimeout(r, 700));
     assert.deepEqual(lines('notify end'), ['notify end\t1', 'notify end\t2', 'notify end\t3']);

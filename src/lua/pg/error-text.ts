@@ -129,6 +129,7 @@ export function connectFailureText(error: unknown, endpoint: Endpoint | undefine
   if (system.code === 'ENOTFOUND' || system.code === 'EAI_AGAIN') {
     return `could not translate host name "${endpoint.kind === 'tcp' ? endpoint.host : ''}" to address: ${system.code === 'ENOTFOUND' ? 'Name or service not known' : 'Temporary failure in name resolution'}\n`;
   }
+  if (typeof system.errno === 'number' && system.syscall === 'write') return `${prefix}could not send startup packet: ${strerror(-system.errno)}\n`;
   if (typeof system.errno === 'number' && system.syscall === 'connect') {
     const hint = endpoint.kind === 'socket' ? 'Is the server running locally and accepting connections on that socket?' : 'Is the server running on that host and accepting TCP/IP connections?';
     return `${prefix}${strerror(-system.errno)}\n\t${hint}\n`;
