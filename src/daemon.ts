@@ -10,6 +10,7 @@ import { createMailLogger, type MailLogger } from './operators/pond-log.js';
 import { withPeerCredentials } from './operators/peer-credentials.js';
 import { serveClient } from './operators/serve-client.js';
 import { terminateAllChildren } from './streams/child-process.js';
+import { closeAllPgConnections } from './lua/libs/pg.js';
 import { accepted$, adoptListener, bindListener, type Listener } from './streams/listener.js';
 import { pendingSignals, signalNumber } from './streams/signals.js';
 import { createNotifier, reloadingMessage, takeListenFds, watchdogPings$ } from './streams/systemd.js';
@@ -106,7 +107,13 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
         withPeerCredentials(),
         mergeMap((client) => serveClient(client, { policy: engine, mailLog, shutdown$: cancelAll$ })),
       ),
-      of(undefined).pipe(tap(() => terminateAllChildren()), ignoreElements()),
+      of(undefined).pipe(
+        tap(() => {
+          terminateAllChildren();
+          closeAllPgConnections();
+        }),
+        ignoreElements(),
+      ),
     )
       .pipe(
         finalize(() => {

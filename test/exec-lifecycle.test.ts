@@ -39,7 +39,7 @@ describe('exec and exec_raw children over their lifetime', () => {
       assert.ok(Date.now() - started >= 450, 'not before the timeout');
       const pid = await readPidFile(pidFile(`${action}-timeout`));
       await waitFor(() => !isLiveChild(pid, suite().child.pid!), 2_000, `child ${pid} terminated`);
-      assert.match(suite().stderr(), /\] timeout\n/);
+      await suite().waitForStderr(/\] timeout\n/);
       assert.doesNotMatch(suite().stderr(), new RegExp(`\\[${action}\\] died from signal 15`), 'SIGTERM deaths are not logged');
     });
 

@@ -82,14 +82,14 @@ describe('exec_raw', () => {
       assert.equal(await sendCase(suite(), `out${code}`), `5:${letter}out\n,`, `exit ${code} with output`);
     }
     for (const code of EXIT_CODES.map(([c]) => c).filter((c) => c !== 0)) {
-      assert.match(suite().stderr(), new RegExp(`\\] Exit status ${code}\\n`));
+      await suite().waitForStderr(new RegExp(`\\] Exit status ${code}\\n`));
     }
   });
 
   it('logs a death by signal in both domains', async () => {
     assert.equal(await sendCase(suite(), 'v-kill9'), '22:Zinternal server error,');
-    assert.match(suite().stderr(), /\[exec_raw\] died from signal 9\n/);
-    assert.match(suite().stderr(), /\[pid=\d+ uid=\d+\] Exit status 9\n/);
+    await suite().waitForStderr(/\[exec_raw\] died from signal 9\n/);
+    await suite().waitForStderr(/\[pid=\d+ uid=\d+\] Exit status 9\n/);
   });
 
   it('passes argv exactly, argv[0] as given, a relative program resolved against /', async () => {
@@ -116,9 +116,9 @@ describe('exec_raw', () => {
 
   it('answers Zinternal server error when the program cannot be executed', async () => {
     assert.equal(await sendCase(suite(), 'missing'), '22:Zinternal server error,');
-    assert.match(suite().stderr(), /\] Failed to execute process: No such file or directory\n/);
+    await suite().waitForStderr(/\] Failed to execute process: No such file or directory\n/);
     assert.equal(await sendCase(suite(), 'not-executable'), '22:Zinternal server error,');
-    assert.match(suite().stderr(), /\] Failed to execute process: Permission denied\n/);
+    await suite().waitForStderr(/\] Failed to execute process: Permission denied\n/);
   });
 
   it('does not search PATH for a program without a slash', async () => {

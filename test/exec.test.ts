@@ -97,18 +97,18 @@ describe('exec', () => {
 
   it('forwards the answer only after exit status 0 and maps every other status', async () => {
     for (const [code, expected] of EXIT_CODES) assert.equal(await sendCase(suite(), `exit${code}`), expected, `exit ${code}`);
-    assert.match(suite().stderr(), /\] Exit status 75\n/);
+    await suite().waitForStderr(/\] Exit status 75\n/);
   });
 
   it('answers Zinternal server error for a death by signal', async () => {
     assert.equal(await sendCase(suite(), 'kill-9'), '22:Zinternal server error,');
-    assert.match(suite().stderr(), /\[exec\] died from signal 9\n/);
-    assert.match(suite().stderr(), /\[pid=\d+ uid=\d+\] Exit status 9\n/);
+    await suite().waitForStderr(/\[exec\] died from signal 9\n/);
+    await suite().waitForStderr(/\[pid=\d+ uid=\d+\] Exit status 9\n/);
   });
 
   it('treats a short answer followed by a newline as garbage', async () => {
     assert.equal(await sendCase(suite(), 'echo-newline'), '13:Zrelay failed,');
-    assert.match(suite().stderr(), /\] Garbage received after netstring\n/);
+    await suite().waitForStderr(/\] Garbage received after netstring\n/);
   });
 
   it('never reads the bytes after a longer answer', async () => {
@@ -121,7 +121,7 @@ describe('exec', () => {
       assert.equal(await sendCase(suite(), name), '13:Zrelay failed,', name);
       assert.ok(Date.now() - started < 3_000, `${name}: not after the 5 s / 60 s timers`);
     }
-    assert.match(suite().stderr(), /\] Peer closed the socket prematurely\n/);
+    await suite().waitForStderr(/\] Peer closed the socket prematurely\n/);
   });
 
   it('lets a non-zero exit decide when there was no answer', async () => {
@@ -139,19 +139,19 @@ describe('exec', () => {
     assert.equal(await sendCase(suite(), 'malformed'), '25:Zmalformed relay response,');
     assert.equal(await sendCase(suite(), 'empty'), '25:Zmalformed relay response,');
     assert.equal(await sendCase(suite(), 'oversize'), '13:Zrelay failed,');
-    assert.match(suite().stderr(), /\] Netstring is too large: 300\n/);
+    await suite().waitForStderr(/\] Netstring is too large: 300\n/);
   });
 
   it("leaves the child's stderr on the daemon's stderr", async () => {
     assert.equal(await sendCase(suite(), 'to-stderr'), '3:Kok,');
-    assert.match(suite().stderr(), /^child-wrote-to-stderr$/m);
+    await suite().waitForStderr(/^child-wrote-to-stderr$/m);
   });
 
   it('answers Zinternal server error when the program cannot be executed', async () => {
     assert.equal(await sendCase(suite(), 'missing'), '22:Zinternal server error,');
-    assert.match(suite().stderr(), /\] Failed to execute process: No such file or directory\n/);
+    await suite().waitForStderr(/\] Failed to execute process: No such file or directory\n/);
     assert.equal(await sendCase(suite(), 'not-executable'), '22:Zinternal server error,');
-    assert.match(suite().stderr(), /\] Failed to execute process: Permission denied\n/);
+    await suite().waitForStderr(/\] Failed to execute process: Permission denied\n/);
     assert.equal(await sendCase(suite(), 'no-path-search'), '22:Zinternal server error,');
   });
 });

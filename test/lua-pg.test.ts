@@ -458,7 +458,7 @@ describe('pg at configuration load', () => {
     });
     try {
       assert.equal(await daemon.exited, 1);
-      assert.match(daemon.stderr(), /attempt to yield across a C-call boundary/);
+      await daemon.waitForStderr(/attempt to yield across a C-call boundary/);
     } finally {
       await daemon.stop();
       removeDir(daemon.dir);

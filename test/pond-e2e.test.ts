@@ -262,7 +262,7 @@ describe('Pond log: address forms, failures, shutdown', () => {
       await receiver.close();
       assert.equal(await send(join(dir, 'qrelay.sock'), qmqpRequest(MESSAGE, SENDER, ['discard@example.org'])), answer('Kdiscarded'));
       await waitFor(() => daemon.stderr().includes('sendmsg() failed: '), 5_000, 'the send error');
-      assert.match(daemon.stderr(), /^sendmsg\(\) failed: Connection refused$/m);
+      await daemon.waitForStderr(/^sendmsg\(\) failed: Connection refused$/m);
     } finally {
       await daemon.stop();
       removeDir(dir);

@@ -83,11 +83,10 @@ describe('QMQP end to end', () => {
       assert.equal(await send(sock, mail(`${user}@x.y`)), '14:Zscript failed,', user);
     }
     assert.equal(await send(sock, mail('first@x.y')), '10:Kdiscarded,');
-    const log = daemon.stderr();
-    assert.match(log, new RegExp(`\\[pid=${process.pid} uid=${process.getuid!()}\\] .*deliberate failure`));
-    assert.match(log, /Wrong return type from Lua handler/);
-    assert.match(log, /\] table\n/);
-    assert.match(log, /Failed to resolve "localhost":"628": Name or service not known/);
+    await daemon.waitForStderr(new RegExp(`\\[pid=${process.pid} uid=${process.getuid!()}\\] .*deliberate failure`));
+    await daemon.waitForStderr(/Wrong return type from Lua handler/);
+    await daemon.waitForStderr(/\] table\n/);
+    await daemon.waitForStderr(/Failed to resolve "localhost":"628": Name or service not known/);
   });
 
   it('relays the [T-Q-20] examples byte for byte, with the client\'s pid and uid', async () => {
@@ -136,11 +135,11 @@ describe('QMQP end to end', () => {
     }
     answer = () => netstring('Kok');
     assert.equal(await send(sock, mail('refused@x.y')), '15:Zconnect failed,');
-    assert.match(daemon.stderr(), /Failed to connect: No such file or directory/);
-    assert.match(daemon.stderr(), /Malformed QMQP response/);
-    assert.match(daemon.stderr(), /Netstring is too large: 257/);
-    assert.match(daemon.stderr(), /Garbage received after netstring/);
-    assert.match(daemon.stderr(), /Peer closed the socket prematurely/);
+    await daemon.waitForStderr(/Failed to connect: No such file or directory/);
+    await daemon.waitForStderr(/Malformed QMQP response/);
+    await daemon.waitForStderr(/Netstring is too large: 257/);
+    await daemon.waitForStderr(/Garbage received after netstring/);
+    await daemon.waitForStderr(/Peer closed the socket prematurely/);
   });
 
   it('accepts 1024 recipients and refuses 1025 [T-Q-12]', async () => {
@@ -172,7 +171,7 @@ describe('QMQP end to end', () => {
       const result = await exchange(sock, Buffer.from(bad));
       assert.equal(result.response.length, 0, bad);
     }
-    assert.match(daemon.stderr(), /Malformed netstring/);
+    await daemon.waitForStderr(/Malformed netstring/);
   });
 
   it('serves requests that arrive in many small chunks [T-Q-03]', async () => {

@@ -84,7 +84,7 @@ end)`,
       assert.equal(await send(sock, mail('v6@x.y')), '8:Kvia ::1,');
       assert.equal(await send(sock, mail('object@x.y')), '14:Kvia 127.0.0.1,');
       assert.equal(await send(sock, mail('refused@x.y')), '15:Zconnect failed,');
-      assert.match(daemon.stderr(), /Failed to connect: Connection refused/);
+      await daemon.waitForStderr(/Failed to connect: Connection refused/);
       assert.match(v4.requests[0]!.toString('latin1'), /,5:a@b.c,6:v4@x.y,,$/);
     } finally {
       assert.equal(await daemon.stop(), 0);

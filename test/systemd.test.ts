@@ -159,7 +159,7 @@ describe('SIGHUP reload [T-L-14]', () => {
     try {
       process.kill(daemon.child.pid!, 'SIGHUP');
       await waitFor(() => daemon.stderr().includes('reload failed on purpose'), 5000, 'reload error');
-      assert.match(daemon.stderr(), /^[^[].*config\.lua:\d+: reload failed on purpose$/m);
+      await daemon.waitForStderr(/^[^[].*config\.lua:\d+: reload failed on purpose$/m);
       assert.equal(await send(join(daemon.dir, 'qrelay.sock'), MAIL), '9:Drejected,');
     } finally {
       assert.equal(await daemon.stop(), 0);
@@ -220,7 +220,7 @@ describe('shutdown [T-D-04] [T-D-07]', () => {
       assert.equal((await inFlight).response.toString(), '10:Kdiscarded,');
       assert.equal(await daemon.exited, 0);
       assert.ok(Date.now() - started < 4000);
-      assert.match(daemon.stderr(), new RegExp(`^caught signal 15, shutting down \\(pid=${daemon.child.pid}\\)$`, 'm'));
+      await daemon.waitForStderr(new RegExp(`^caught signal 15, shutting down \\(pid=${daemon.child.pid}\\)$`, 'm'));
       assert.ok(existsSync(sock), 'the socket file stays');
     } finally {
       await daemon.stop();
@@ -239,7 +239,7 @@ describe('shutdown [T-D-04] [T-D-07]', () => {
       assert.equal(await daemon.exited, 0);
       const elapsed = Date.now() - started;
       assert.ok(elapsed >= 250 && elapsed < 3000, `${elapsed} ms`);
-      assert.match(daemon.stderr(), /caught signal 2, shutting down/);
+      await daemon.waitForStderr(/caught signal 2, shutting down/);
     } finally {
       await daemon.stop();
       removeDir(daemon.dir);

@@ -295,10 +295,7 @@ export class LuaEngine implements Policy {
 
   /** Runs the script's global `reload()`; emits once when it is over (errors as text). */
   reload(): Observable<string | undefined> {
-    return defer(() => {
-      const id = this.nextId++;
-      return this.coroutine$(id, () => this.callLua(this.entry.reload, [id]));
-    }).pipe(map((values) => (values[0] === 'error' ? String(values[1]) : undefined)));
+    return this.background$((id) => [this.entry.reload, [id]]);
   }
 
   /**
@@ -306,9 +303,15 @@ export class LuaEngine implements Policy {
    * a new managed coroutine; emits once when it is over (errors as text).
    */
   runTask(task: number): Observable<string | undefined> {
+    return this.background$((id) => [this.entry.run_task, [id, task]]);
+  }
+
+  /** A coroutine that is not a mail's (reload, tasks): emits its error text or undefined once. */
+  private background$(entry: (id: number) => [number, LuaPushable[]]): Observable<string | undefined> {
     return defer(() => {
       const id = this.nextId++;
-      return this.coroutine$(id, () => this.callLua(this.entry.run_task, [id, task]));
+      const [ref, args] = entry(id);
+      return this.coroutine$(id, () => this.callLua(ref, args));
     }).pipe(map((values) => (values[0] === 'error' ? String(values[1]) : undefined)));
   }
 

@@ -374,11 +374,14 @@ end
 
 function M.close_cgroup(c) end
 
-function M.reload(id)
-  local f = G.reload
+local function start_background(id, f)
   if f == nil then return 'none' end
   records[id] = { id = id }
   return start(id, function() f() end)
+end
+
+function M.reload(id)
+  return start_background(id, G.reload)
 end
 
 -- Functions a library runs later, each time as a managed coroutine of its
@@ -391,10 +394,7 @@ function M.add_task(fn)
 end
 
 function M.run_task(id, task)
-  local f = tasks[task]
-  if f == nil then return 'none' end
-  records[id] = { id = id }
-  return start(id, function() f() end)
+  return start_background(id, tasks[task])
 end
 
 -- Library functions that wait for the engine yield through this.

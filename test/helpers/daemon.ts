@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after } from 'node:test';
+import assert from 'node:assert/strict';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 export const MAIN = join(ROOT, 'dist', 'main.js');
@@ -14,6 +15,11 @@ export interface RunningDaemon {
   readonly dir: string;
   /** Everything the daemon wrote to stderr so far. */
   stderr(): string;
+  /**
+   * Waits until stderr matches: the daemon logs before it answers, but its
+   * stderr pipe may reach this process after the answer on the socket.
+   */
+  waitForStderr(pattern: RegExp, ms?: number): Promise<void>;
   stdout(): string;
   /** Sends SIGTERM and waits for the exit; returns the exit code. */
   stop(): Promise<number | null>;
@@ -89,6 +95,10 @@ export async function startDaemon(options: StartOptions): Promise<RunningDaemon>
     child,
     dir,
     stderr: () => err,
+    waitForStderr: async (pattern, ms = 5_000) => {
+      await waitFor(() => pattern.test(err), ms, `stderr matching ${pattern}`).catch(() => undefined);
+      assert.match(err, pattern);
+    },
     stdout: () => out,
     exited,
     stop: async () => {
