@@ -329,15 +329,11 @@ export class LuaState {
 
   // ---- calling Lua ------------------------------------------------------
 
-  private timed(run: () => number): number {
+  /** A call from JavaScript into Lua begins; the outermost one starts the run-time clock. */
+  private enter(): void {
     if (this.callDepth++ === 0) {
       this.runStarted = performance.now();
       this.runTimeExceeded = undefined;
-    }
-    try {
-      return run();
-    } finally {
-      this.callDepth--;
     }
   }
 
@@ -398,7 +394,13 @@ export class LuaState {
     this.c.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(ref));
     this.c.luaL_checkstack(L, args.length + 20, 0);
     for (const a of args) this.push(L, a);
-    const status = this.timed(() => this.c.lua_pcallk(L, args.length, LUA_MULTRET, 0, 0, 0));
+    this.enter();
+    let status: number;
+    try {
+      status = this.c.lua_pcallk(L, args.length, LUA_MULTRET, 0, 0, 0);
+    } finally {
+      this.callDepth--;
+    }
     if (status !== 0) {
       const message = this.type(L, -1) === T.string ? this.toByteString(L, -1) : `(error object is a ${TYPE_NAMES[this.type(L, -1)] ?? '?'} value)`;
       this.c.lua_settop(L, top);
@@ -432,7 +434,13 @@ export class LuaState {
       this.c.lua_rawset(L, -3);
     }
     if (extraRef !== undefined) this.c.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(extraRef));
-    const status = this.timed(() => this.c.lua_pcallk(L, extraRef === undefined ? 1 : 2, 1, 0, 0, 0));
+    this.enter();
+    let status: number;
+    try {
+      status = this.c.lua_pcallk(L, extraRef === undefined ? 1 : 2, 1, 0, 0, 0);
+    } finally {
+      this.callDepth--;
+    }
     if (status !== 0) {
       const message = this.toByteString(L, -1);
       this.c.lua_settop(L, top);
