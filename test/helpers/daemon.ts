@@ -1,6 +1,6 @@
 // Starts the real daemon (dist/main.js) as a child process for end-to-end tests.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +52,8 @@ process.on('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
 
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+
 export interface StartOptions {
   /** Text of config.lua, written into the daemon's temp folder. */
   readonly config: string;
@@ -74,7 +76,11 @@ export async function startDaemon(options: StartOptions): Promise<RunningDaemon>
   const dir = options.dir ?? tempDir();
   const configPath = join(dir, 'config.lua');
   writeFileSync(configPath, options.config);
-  const child = spawn(process.execPath, [MAIN, ...(options.args ?? ['--config', configPath])], {
+  const argv = [process.execPath, MAIN, ...(options.args ?? ['--config', configPath])];
+  // setpriv execs the daemon (same pid) with a parent-death signal: a test
+  // runner that is itself killed cannot leave daemons behind
+  const [file, ...args] = SETPRIV === undefined ? argv : [SETPRIV, '--pdeathsig', 'SIGKILL', ...argv];
+  const child = spawn(file!, args, {
     env: { ...process.env, TEST_DIR: dir, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
