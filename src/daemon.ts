@@ -14,13 +14,12 @@ import { closeAllPgConnections } from './lua/libs/pg.js';
 import { accepted$, adoptListener, bindListener, type Listener } from './streams/listener.js';
 import { pendingSignals, signalNumber } from './streams/signals.js';
 import { createNotifier, reloadingMessage, takeListenFds, watchdogPings$ } from './streams/systemd.js';
+import type { Timeouts } from './timeouts.js';
 
 export interface DaemonOptions {
   readonly configPath: string;
-  /** How long mails in flight may take to finish after a shutdown signal. */
-  readonly shutdownGraceMs: number;
-  /** How long Lua code may run without pausing (undefined: the engine's default). */
-  readonly luaRunTimeLimitMs: number | undefined;
+  /** Every timeout of the daemon (src/timeouts.ts). */
+  readonly timeouts: Timeouts;
 }
 
 function listenerHost(listeners: ReplaySubject<Listener>): (request: ListenRequest) => void {
@@ -47,7 +46,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   let engine: LuaEngine;
   let mailLog: MailLogger | undefined;
   try {
-    engine = await LuaEngine.load(options.configPath, { listen: listenerHost(listeners) }, { runTimeLimitMs: options.luaRunTimeLimitMs });
+    engine = await LuaEngine.load(options.configPath, { listen: listenerHost(listeners) }, { runTimeLimitMs: options.timeouts.luaRunTimeMs });
     if (listenerCount === 0) throw new ConfigError('No QMQP listeners configured');
     const logServer = engine.finishStartup();
     mailLog = logServer === undefined ? undefined : createMailLogger(logServer);
@@ -94,7 +93,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   // After the grace period, whatever is still in flight is cancelled the
   // way a client disconnect cancels it.
   stopping$
-    .pipe(mergeMap(() => timer(options.shutdownGraceMs)))
+    .pipe(mergeMap(() => timer(options.timeouts.shutdownGraceMs)))
     .subscribe(() => {
       cancelAll$.next();
       cancelAll$.complete();
@@ -105,7 +104,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       accepted$(listeners).pipe(
         takeUntil(stopping$),
         withPeerCredentials(),
-        mergeMap((client) => serveClient(client, { policy: engine, mailLog, shutdown$: cancelAll$ })),
+        mergeMap((client) => serveClient(client, { policy: engine, mailLog, shutdown$: cancelAll$, timeouts: options.timeouts })),
       ),
       of(undefined).pipe(
         tap(() => {

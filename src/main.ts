@@ -2,18 +2,7 @@
 // Entry point of the `qrelay` command.
 import { DEFAULT_CONFIG, USAGE, parseCommandLine } from './cli.js';
 import { runDaemon } from './daemon.js';
-
-/** Default time mails in flight get to finish after SIGTERM. */
-const SHUTDOWN_GRACE_MS = 5_000;
-
-/** A duration in ms from the environment, or `fallback`. */
-function durationFromEnvironment(name: string, fallback: number): number;
-function durationFromEnvironment(name: string, fallback: undefined): number | undefined;
-function durationFromEnvironment(name: string, fallback: number | undefined): number | undefined {
-  const text = process.env[name];
-  const value = Number(text);
-  return text !== undefined && text !== '' && Number.isFinite(value) && value >= 0 ? value : fallback;
-}
+import { timeoutsFromEnvironment } from './timeouts.js';
 
 const commandLine = parseCommandLine(process.argv.slice(2));
 switch (commandLine.kind) {
@@ -30,8 +19,7 @@ switch (commandLine.kind) {
     process.exit(
       await runDaemon({
         configPath: commandLine.configPath,
-        shutdownGraceMs: durationFromEnvironment('QRELAY_SHUTDOWN_GRACE_MS', SHUTDOWN_GRACE_MS),
-        luaRunTimeLimitMs: durationFromEnvironment('QRELAY_LUA_TIME_LIMIT_MS', undefined),
+        timeouts: timeoutsFromEnvironment(process.env),
       }),
     );
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { firstValueFrom, mergeMap } from 'rxjs';
 import { childProcess, terminateAllChildren, type ExitStatus } from '../src/streams/child-process.js';
+import { DEFAULT_TIMEOUTS } from '../src/timeouts.js';
 import { removeDir, startDaemon, tempDir, waitFor } from './helpers/daemon.js';
 import { casesConfig, FIXTURES, isAlive, isLiveChild, readPidFile, sendCase, suiteDaemon } from './helpers/exec-children.js';
 import { qmqpRequest } from './helpers/qmqp.js';
@@ -103,7 +104,7 @@ describe('a child that failed to start', () => {
   it('is not signalled when abandoned before the failure is reported', async () => {
     // Unsubscribing at once: a kill here would go to pid 0, this test's own process group.
     const caught = new Promise((resolve) => process.once('SIGTERM', resolve));
-    childProcess({ argv: ['/nonexistent/program'], env: undefined, domain: 'exec', stderr: 'daemon' })
+    childProcess({ argv: ['/nonexistent/program'], env: undefined, domain: 'exec', stderr: 'daemon', killGraceMs: DEFAULT_TIMEOUTS.killGraceMs })
       .subscribe({ error: () => {} })
       .unsubscribe();
     const outcome = await Promise.race([caught.then(() => 'signalled'), new Promise((resolve) => setTimeout(resolve, 200, 'quiet'))]);
@@ -118,7 +119,7 @@ describe('terminateAllChildren', () => {
       // subscribed until the exit status arrives: unsubscribing earlier would SIGTERM the child
       const statuses = [0, 1].map((i) =>
         firstValueFrom(
-          childProcess({ argv: [WAITER, join(dir, `${i}.pid`), 'ignore-term'], env: undefined, domain: 'exec', stderr: 'daemon' }).pipe(
+          childProcess({ argv: [WAITER, join(dir, `${i}.pid`), 'ignore-term'], env: undefined, domain: 'exec', stderr: 'daemon', killGraceMs: DEFAULT_TIMEOUTS.killGraceMs }).pipe(
             mergeMap((child) => child.exit$),
           ),
         ),

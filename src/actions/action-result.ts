@@ -1,6 +1,6 @@
 // What carrying out an action produced: the answer for the client and the
 // lines to log in the connection's domain.
-import { strerror } from '../native/linux.js';
+import { systemErrorText } from '../native/linux.js';
 import type { ResponseText } from '../protocol/responses.js';
 
 export interface ActionResult {
@@ -16,14 +16,6 @@ export class ActionFailure extends Error {
   ) {
     super(log);
   }
-}
-
-/** The strerror text of a Node system error, else its message. */
-export function systemErrorText(error: unknown): string {
-  const e = error as NodeJS.ErrnoException;
-  if (typeof e?.errno === 'number' && e.errno < 0) return strerror(-e.errno);
-  if (typeof e?.errno === 'number' && e.errno > 0) return strerror(e.errno);
-  return e instanceof Error ? e.message : String(error);
 }
 
 /** Turns any failure into the answer it stands for (unknown ones: `fallback`). */

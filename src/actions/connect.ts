@@ -1,17 +1,15 @@
 // Action `connect`: relay the request to another QMQP server and pass its
 // answer through (qmqp.md §7–§10).
 import { connect as netConnect, Socket } from 'node:net';
-import { Observable, catchError, concat, defer, finalize, ignoreElements, of, throwError, timeout } from 'rxjs';
-import { connectSocket } from '../native/linux.js';
+import { Observable, catchError, concat, defer, finalize, of, throwError, timeout } from 'rxjs';
+import { connectSocket, systemErrorText } from '../native/linux.js';
 import { Responses } from '../protocol/responses.js';
 import { ipHost, type SocketAddress } from '../protocol/socket-address.js';
 import { socketChunks } from '../streams/socket-chunks.js';
-import { writePieces } from '../streams/write-pieces.js';
-import { ActionFailure, type ActionResult, failureResult, systemErrorText } from './action-result.js';
+import type { Timeouts } from '../timeouts.js';
+import { ActionFailure, type ActionResult, failureResult } from './action-result.js';
 import { readQmqpResponse } from './qmqp-response.js';
-
-const CONNECT_TIMEOUT_MS = 20_000;
-const SEND_STALL_TIMEOUT_MS = 10_000;
+import { sendRequest } from './send-request.js';
 
 function openSocket(address: SocketAddress): Socket {
   if (address.family === 'unix' && address.abstract) {
@@ -23,7 +21,7 @@ function openSocket(address: SocketAddress): Socket {
   return netConnect({ host: ipHost(address), port: address.port, allowHalfOpen: true });
 }
 
-function connected(socket: Socket): Observable<never> {
+function connected(socket: Socket, connectMs: number): Observable<never> {
   return new Observable<never>((subscriber) => {
     if (!socket.connecting) {
       subscriber.complete();
@@ -37,11 +35,11 @@ function connected(socket: Socket): Observable<never> {
       socket.off('connect', onConnect);
       socket.off('error', onError);
     };
-  }).pipe(timeout({ first: CONNECT_TIMEOUT_MS, with: () => throwError(() => new ActionFailure(Responses.connectFailed, 'Connect timeout')) }));
+  }).pipe(timeout({ first: connectMs, with: () => throwError(() => new ActionFailure(Responses.connectFailed, 'Connect timeout')) }));
 }
 
 /** Relays `request` (the re-assembled request, as pieces) to `address`. */
-export function relayToServer(address: SocketAddress, request: readonly Buffer[]): Observable<ActionResult> {
+export function relayToServer(address: SocketAddress, request: readonly Buffer[], timeouts: Timeouts): Observable<ActionResult> {
   return defer(() => {
     let socket: Socket;
     try {
@@ -52,12 +50,11 @@ export function relayToServer(address: SocketAddress, request: readonly Buffer[]
     socket.on('error', () => {
       // reported through the phase that is running
     });
-    const sent$ = writePieces(socket, request).pipe(
-      timeout({ each: SEND_STALL_TIMEOUT_MS, with: () => throwError(() => new ActionFailure(Responses.relayFailed, 'Connect timeout')) }),
-      catchError((e: unknown) => throwError(() => (e instanceof ActionFailure ? e : new ActionFailure(Responses.relayFailed, `Failed to write: ${systemErrorText(e)}`)))),
-      ignoreElements(),
-    );
-    return concat(connected(socket), sent$, readQmqpResponse(socketChunks(socket))).pipe(
+    return concat(
+      connected(socket, timeouts.connectMs),
+      sendRequest(socket, request, timeouts.sendStallMs),
+      readQmqpResponse(socketChunks(socket), timeouts),
+    ).pipe(
       catchError((e: unknown) => of(failureResult(e, Responses.relayFailed, ''))),
       finalize(() => socket.destroy()),
     );

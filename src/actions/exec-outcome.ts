@@ -5,7 +5,8 @@ import { of, timeout, type MonoTypeOperatorFunction } from 'rxjs';
 import type { Action } from '../policy.js';
 import { Responses } from '../protocol/responses.js';
 import { ChildStartFailure, type ExitStatus } from '../streams/child-process.js';
-import { type ActionResult, failureResult, systemErrorText } from './action-result.js';
+import { systemErrorText } from '../native/linux.js';
+import { type ActionResult, failureResult } from './action-result.js';
 
 /** What the Lua engine made of `m:exec(...)` / `m:exec_raw(...)`. */
 export type ExecAction = Extract<Action, { kind: 'exec' | 'exec_raw' }>;

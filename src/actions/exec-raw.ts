@@ -6,7 +6,9 @@ import { Responses } from '../protocol/responses.js';
 import { childProcess, type ExitStatus } from '../streams/child-process.js';
 import { socketChunks } from '../streams/socket-chunks.js';
 import { writePieces } from '../streams/write-pieces.js';
-import { ActionFailure, type ActionResult, systemErrorText } from './action-result.js';
+import type { Timeouts } from '../timeouts.js';
+import { systemErrorText } from '../native/linux.js';
+import { ActionFailure, type ActionResult } from './action-result.js';
 import { type ExecAction, execFailureResult, exitedSuccessfully, failedExitResult, withTimeoutOption } from './exec-outcome.js';
 
 /** Output bytes kept for the answer; the rest is read and dropped. */
@@ -41,8 +43,8 @@ function rawAnswer(status: ExitStatus, output: Buffer): ActionResult {
 }
 
 /** Runs `action.argv` with the message block (as pieces) on stdin. */
-export function runExecRaw(action: ExecAction, block: readonly Buffer[]): Observable<ActionResult> {
-  return childProcess({ argv: action.argv, env: action.env, domain: 'exec_raw', stderr: 'output' }).pipe(
+export function runExecRaw(action: ExecAction, block: readonly Buffer[], timeouts: Pick<Timeouts, 'killGraceMs'>): Observable<ActionResult> {
+  return childProcess({ argv: action.argv, env: action.env, domain: 'exec_raw', stderr: 'output', killGraceMs: timeouts.killGraceMs }).pipe(
     // Done only when the output reached EOF and the child exited.
     switchMap((child) => merge(feedStdin(child.stdin, block), forkJoin([child.exit$, keptOutput(child.output)]))),
     take(1),

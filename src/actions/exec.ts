@@ -3,25 +3,19 @@
 // transaction is over; the answer netstring read from stdout is forwarded
 // only once the child has exited with status 0.
 import type { Socket } from 'node:net';
-import type { Writable } from 'node:stream';
-import { Observable, catchError, concat, filter, ignoreElements, map, merge, mergeMap, of, switchMap, take, throwError, timeout } from 'rxjs';
+import { Observable, catchError, concat, filter, map, merge, mergeMap, of, switchMap, take, throwError, timeout } from 'rxjs';
 import { Responses } from '../protocol/responses.js';
 import { childProcess } from '../streams/child-process.js';
 import { socketChunks } from '../streams/socket-chunks.js';
-import { writePieces } from '../streams/write-pieces.js';
-import { ActionFailure, type ActionResult, systemErrorText } from './action-result.js';
+import type { Timeouts } from '../timeouts.js';
+import { ActionFailure, type ActionResult } from './action-result.js';
 import { type ExecAction, execFailureResult, exitedSuccessfully, failedExitResult, withTimeoutOption } from './exec-outcome.js';
 import { readQmqpResponse } from './qmqp-response.js';
+import { sendRequest } from './send-request.js';
 
 export { runExecRaw } from './exec-raw.js';
 /** For the daemon's shutdown: SIGTERM and at once SIGKILL to every running child. */
 export { terminateAllChildren } from '../streams/child-process.js';
-
-/** qmqp.md §9: 10 s without write progress (logged as `Connect timeout`, sic). */
-const SEND_STALL_TIMEOUT_MS = 10_000;
-
-/** How long a child that closed stdout without an answer may take to exit. */
-const EXIT_AFTER_EOF_MS = 5_000;
 
 /**
  * EOF on stdout before the answer was complete (same log text as for a
@@ -39,28 +33,19 @@ function answerChunks(output: Socket): Observable<Buffer> {
   return concat(socketChunks(output), throwError(() => new StdoutClosed()));
 }
 
-function sendRequest(stdin: Writable, request: readonly Buffer[]): Observable<never> {
-  const relayFailed = (log: string): ActionFailure => new ActionFailure(Responses.relayFailed, log);
-  return writePieces(stdin, request).pipe(
-    timeout({ each: SEND_STALL_TIMEOUT_MS, with: () => throwError(() => relayFailed('Connect timeout')) }),
-    catchError((e: unknown) => throwError(() => (e instanceof ActionFailure ? e : relayFailed(`Failed to write: ${systemErrorText(e)}`)))),
-    ignoreElements(),
-  );
-}
-
 /** Runs `action.argv` with the re-assembled QMQP request (as pieces) on stdin. */
-export function runExec(action: ExecAction, request: readonly Buffer[]): Observable<ActionResult> {
-  return childProcess({ argv: action.argv, env: action.env, domain: 'exec', stderr: 'daemon' }).pipe(
+export function runExec(action: ExecAction, request: readonly Buffer[], timeouts: Timeouts): Observable<ActionResult> {
+  return childProcess({ argv: action.argv, env: action.env, domain: 'exec', stderr: 'daemon', killGraceMs: timeouts.killGraceMs }).pipe(
     switchMap((child) => {
       // A complete answer waits for the exit status; a failed write or read
       // (EOF included: an exit 0 without an answer) answers at once.
-      const answered$ = concat(sendRequest(child.stdin, request), readQmqpResponse(answerChunks(child.output))).pipe(
+      const answered$ = concat(sendRequest(child.stdin, request, timeouts.sendStallMs), readQmqpResponse(answerChunks(child.output), timeouts)).pipe(
         mergeMap((answer) => child.exit$.pipe(map((status) => (exitedSuccessfully(status) ? answer : failedExitResult(status))))),
         catchError((e: unknown) =>
           e instanceof StdoutClosed
             ? child.exit$.pipe(
                 filter(exitedSuccessfully),
-                timeout({ first: EXIT_AFTER_EOF_MS, with: () => throwError(() => e) }),
+                timeout({ first: timeouts.exitAfterEofMs, with: () => throwError(() => e) }),
                 mergeMap(() => throwError(() => e)),
               )
             : throwError(() => e),

@@ -4,18 +4,24 @@ import { Observable, catchError, map, throwError, throwIfEmpty, timeout } from '
 import { decodeNetstring } from '../operators/decode-netstring.js';
 import { describeNetstringError } from '../protocol/netstring-reader.js';
 import { Responses } from '../protocol/responses.js';
-import { ActionFailure, type ActionResult, systemErrorText } from './action-result.js';
+import { systemErrorText } from '../native/linux.js';
+import type { Timeouts } from '../timeouts.js';
+import { ActionFailure, type ActionResult } from './action-result.js';
+import { relayFailed } from './send-request.js';
 
 const MAX_RESPONSE = 256;
-const FIRST_BYTE_TIMEOUT_MS = 60_000;
-const BETWEEN_CHUNKS_TIMEOUT_MS = 5_000;
-
-const relayFailed = (log: string): ActionFailure => new ActionFailure(Responses.relayFailed, log);
 
 /** The validated answer from a stream of response chunks. */
-export function readQmqpResponse(chunks: Observable<Buffer>): Observable<ActionResult> {
+export function readQmqpResponse(
+  chunks: Observable<Buffer>,
+  timeouts: Pick<Timeouts, 'firstResponseByteMs' | 'betweenResponseChunksMs'>,
+): Observable<ActionResult> {
   return chunks.pipe(
-    timeout({ first: FIRST_BYTE_TIMEOUT_MS, each: BETWEEN_CHUNKS_TIMEOUT_MS, with: () => throwError(() => relayFailed('Connect timeout')) }),
+    timeout({
+      first: timeouts.firstResponseByteMs,
+      each: timeouts.betweenResponseChunksMs,
+      with: () => throwError(() => relayFailed('Connect timeout')),
+    }),
     catchError((e: unknown) => throwError(() => (e instanceof ActionFailure ? e : relayFailed(`Failed to receive: ${systemErrorText(e)}`)))),
     decodeNetstring(MAX_RESPONSE),
     throwIfEmpty(() => relayFailed('Peer closed the socket prematurely')),

@@ -2,7 +2,7 @@
 // libs/cgroup.lua): which cgroup the client process is in, the cgroup's
 // directory beneath the cgroup2 mount, and its extended attributes.
 import { constants, openSync } from 'node:fs';
-import { fgetXattr, openDirectoryBeneath, strerror, SystemError } from '../native/linux.js';
+import { fgetXattr, openDirectoryBeneath, SystemError, systemErrorText } from '../native/linux.js';
 import { CgroupLookupError, processCgroupPath } from '../native/process-cgroup.js';
 import type { LuaLibrary } from './libraries.js';
 import { LuaError } from './lua-state.js';
@@ -33,7 +33,7 @@ class CgroupRoot {
       try {
         this.fd = openSync(root, constants.O_RDONLY | constants.O_DIRECTORY);
       } catch (e) {
-        throw new LuaError(`Failed to open "${root}": ${strerror(-((e as NodeJS.ErrnoException).errno ?? 0))}`);
+        throw new LuaError(`Failed to open "${root}": ${systemErrorText(e)}`);
       }
     }
     return this.fd;

@@ -1,6 +1,6 @@
 // The working directory around the config load (lua-api.md §2): the
 // config's folder while it runs, `/` afterwards.
-import { strerror } from '../native/linux.js';
+import { systemErrorText } from '../native/linux.js';
 import { ConfigError } from './errors.js';
 
 /** The folder to change to, if the path has a `/` after its first byte. */
@@ -13,7 +13,6 @@ export function changeDirectory(directory: string): void {
   try {
     process.chdir(directory);
   } catch (e) {
-    const errno = -((e as NodeJS.ErrnoException).errno ?? 0);
-    throw new ConfigError(`Failed to change to ${directory}: ${strerror(errno)}`);
+    throw new ConfigError(`Failed to change to ${directory}: ${systemErrorText(e)}`);
   }
 }

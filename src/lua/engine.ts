@@ -2,12 +2,13 @@
 // config.lua, implementing the Policy the pipeline calls (src/policy.ts).
 import { readFileSync, writeSync } from 'node:fs';
 import { Observable, Subscription, defer, map, timer } from 'rxjs';
-import { strerror } from '../native/linux.js';
+import { systemErrorText } from '../native/linux.js';
 import { isValidAddress } from '../protocol/address.js';
 import { DefaultPort, formatAddress, parseNumericAddress, resolveAddress, type SocketAddress } from '../protocol/socket-address.js';
 import type { Action, Decision, MailInput, MailSession, MailState, Policy } from '../policy.js';
 import { LuaError, LuaState, type BridgedFunction, type LuaArg, type LuaPushable, type RawFunction } from './lua-state.js';
 import { changeDirectory, configDirectory } from './config-path.js';
+import { DEFAULT_TIMEOUTS } from '../timeouts.js';
 import { ConfigError } from './errors.js';
 export { ConfigError };
 import { installLibraries, installLibrary, type LibraryContext } from './libraries.js';
@@ -52,10 +53,8 @@ const RESOLVER_DEFAULTS = {
 
 const ADDRESS_CACHE_LIMIT = 1024;
 
-/** How long Lua code may run without pausing before it gets an error. */
-export const DEFAULT_RUN_TIME_LIMIT_MS = 10_000;
-
 export interface EngineOptions {
+  /** How long Lua code may run without pausing before it gets an error. */
   readonly runTimeLimitMs?: number;
 }
 
@@ -81,7 +80,7 @@ export class LuaEngine implements Policy {
     const environment: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) environment[k] = v;
     const engine = new LuaEngine(await LuaState.create(environment));
-    engine.lua.limitRunTime(options.runTimeLimitMs ?? DEFAULT_RUN_TIME_LIMIT_MS);
+    engine.lua.limitRunTime(options.runTimeLimitMs ?? DEFAULT_TIMEOUTS.luaRunTimeMs);
     await engine.install(host);
     engine.runConfig(configPath);
     return engine;
@@ -188,8 +187,7 @@ export class LuaEngine implements Policy {
     try {
       source = readFileSync(configPath);
     } catch (e) {
-      const errno = -((e as NodeJS.ErrnoException).errno ?? 0);
-      throw new ConfigError(`cannot open ${configPath}: ${strerror(errno)}`);
+      throw new ConfigError(`cannot open ${configPath}: ${systemErrorText(e)}`);
     }
     const [error] = this.lua.call(this.entry.load_config, [source, '@' + configPath]);
     changeDirectory('/');

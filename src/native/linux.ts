@@ -62,6 +62,20 @@ export function strerror(errno: number): string {
   return c.strerror(errno) as string;
 }
 
+/** The (positive) errno of a failed system call: ours (SystemError) or Node's (negative `errno`). */
+export function errnoOf(error: unknown): number | undefined {
+  if (error instanceof SystemError) return error.errno;
+  const errno = (error as NodeJS.ErrnoException | undefined)?.errno;
+  return typeof errno === 'number' && errno !== 0 ? Math.abs(errno) : undefined;
+}
+
+/** The strerror text of a failed system call (ours or Node's), else the error's message. */
+export function systemErrorText(error: unknown): string {
+  const errno = errnoOf(error);
+  if (errno !== undefined) return strerror(errno);
+  return error instanceof Error ? error.message : String(error);
+}
+
 function check(result: number | bigint, prefix: string): number {
   const n = Number(result);
   if (n < 0) throw new SystemError(prefix, koffi.errno());

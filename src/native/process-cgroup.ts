@@ -1,7 +1,7 @@
 // Which cgroup (v2) a process is in, from /proc/<pid>/cgroup, pinned
 // against pid reuse by a pidfd when there is one (lua-api.md §8.4).
 import { readFileSync } from 'node:fs';
-import { strerror } from './linux.js';
+import { systemErrorText } from './linux.js';
 
 /** A lookup failure; the message is what the Lua script sees. */
 export class CgroupLookupError extends Error {}
@@ -10,8 +10,7 @@ function readProcFile(path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (e) {
-    const errno = -((e as NodeJS.ErrnoException).errno ?? 0);
-    throw new CgroupLookupError(`Failed to open "${path}": ${strerror(errno)}`);
+    throw new CgroupLookupError(`Failed to open "${path}": ${systemErrorText(e)}`);
   }
 }
 

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { tap, type MonoTypeOperatorFunction } from 'rxjs';
 import { logPlain } from '../log.js';
 import { ConfigError } from '../lua/errors.js';
-import { SystemError, strerror } from '../native/linux.js';
+import { systemErrorText } from '../native/linux.js';
 import type { MailState } from '../policy.js';
 import { encodePondRecord, pondMessage, type PondRecord } from '../protocol/pond.js';
 import type { QmqpRequest } from '../protocol/qmqp.js';
@@ -81,7 +81,7 @@ export function createMailLogger(address: SocketAddress): MailLogger {
         socket.send(datagram);
       } catch (e) {
         // a lost record never changes the mail's answer
-        logPlain(`sendmsg() failed: ${e instanceof SystemError ? strerror(e.errno) : (e as Error).message}`);
+        logPlain(`sendmsg() failed: ${systemErrorText(e)}`);
       }
     },
   };

@@ -1,14 +1,10 @@
 // Stage: the response netstring to the client, then close (qmqp.md §2.2).
 import { Observable } from 'rxjs';
 import { logDomain } from '../log.js';
-import { strerror } from '../native/linux.js';
+import { systemErrorText } from '../native/linux.js';
 import { encodeNetstring } from '../protocol/netstring.js';
 import type { ResponseText } from '../protocol/responses.js';
 import type { Client } from './peer-credentials.js';
-
-function describeWriteError(error: NodeJS.ErrnoException): string {
-  return error.errno !== undefined ? strerror(-error.errno) : error.message;
-}
 
 /** Writes the response and closes the connection; completes when done. */
 export function respond(client: Client, response: ResponseText): Observable<never> {
@@ -19,8 +15,8 @@ export function respond(client: Client, response: ResponseText): Observable<neve
       subscriber.complete();
       return;
     }
-    const onError = (error: NodeJS.ErrnoException): void => {
-      logDomain(client.domain, `Failed to write: ${describeWriteError(error)}`);
+    const onError = (error: Error): void => {
+      logDomain(client.domain, `Failed to write: ${systemErrorText(error)}`);
       socket.destroy();
       subscriber.complete();
     };

@@ -5,8 +5,9 @@ import { logDomain } from '../log.js';
 import { isRelayingAction, type Policy } from '../policy.js';
 import { describeNetstringError } from '../protocol/netstring-reader.js';
 import type { QmqpRequest } from '../protocol/qmqp.js';
+import type { Timeouts } from '../timeouts.js';
 import { socketChunks } from '../streams/socket-chunks.js';
-import { systemErrorText } from '../actions/action-result.js';
+import { systemErrorText } from '../native/linux.js';
 import { clientGone, type CancelReason } from './client-gone.js';
 import { decodeNetstring } from './decode-netstring.js';
 import { executeAction } from './execute-action.js';
@@ -16,13 +17,12 @@ import { pondLog, type MailOutcome, type MailLogger } from './pond-log.js';
 import { respond } from './respond.js';
 import { runPolicy } from './run-policy.js';
 
-const RECEIVE_IDLE_TIMEOUT_MS = 5_000;
-
 export interface ServeOptions {
   readonly policy: Policy;
   readonly mailLog: MailLogger | undefined;
   /** Emits when the daemon shuts down: mails in flight are cancelled. */
   readonly shutdown$: Observable<unknown>;
+  readonly timeouts: Timeouts;
 }
 
 function processMail(client: Client, request: QmqpRequest, unread: Buffer, options: ServeOptions): Observable<never> {
@@ -31,7 +31,7 @@ function processMail(client: Client, request: QmqpRequest, unread: Buffer, optio
   let relaying = false;
   const answered$ = decision$.pipe(
     tap((decision) => (relaying = decision.kind === 'action' && isRelayingAction(decision.action))),
-    executeAction(client, request),
+    executeAction(client, request, options.timeouts),
     map((answer) => ({ kind: 'answered' as const, ...answer })),
   );
   const canceled$ = merge(clientGone(client, unread), options.shutdown$.pipe(map((): CancelReason => 'canceled'))).pipe(
@@ -50,7 +50,7 @@ function processMail(client: Client, request: QmqpRequest, unread: Buffer, optio
 export function serveClient(client: Client, options: ServeOptions): Observable<never> {
   const { socket, listener } = client;
   return socketChunks(socket).pipe(
-    timeout({ each: RECEIVE_IDLE_TIMEOUT_MS, with: () => EMPTY }),
+    timeout({ each: options.timeouts.receiveIdleMs, with: () => EMPTY }),
     decodeNetstring(listener.maxSize),
     mergeMap((read) => {
       if (read.kind !== 'complete') {

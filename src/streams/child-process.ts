@@ -12,7 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { AsyncSubject, Observable, fromEvent, take, takeUntil, timer } from 'rxjs';
-import { closeFd, createPipe, strerror, SystemError, type PipeEnds } from '../native/linux.js';
+import { closeFd, createPipe, SystemError, systemErrorText, type PipeEnds } from '../native/linux.js';
 import { logDomain } from '../log.js';
 
 export type ExitStatus =
@@ -28,6 +28,8 @@ export interface ChildSpec {
   readonly domain: 'exec' | 'exec_raw';
   /** fd 2: the daemon's own stderr, or the same pipe as stdout. */
   readonly stderr: 'daemon' | 'output';
+  /** SIGTERM → SIGKILL delay when the child is terminated (exec.md §5). */
+  readonly killGraceMs: number;
 }
 
 export interface RunningChild {
@@ -44,16 +46,6 @@ export class ChildStartFailure extends Error {
   constructor(readonly reason: unknown) {
     super('Failed to execute process');
   }
-}
-
-const DEFAULT_KILL_GRACE_MS = 60_000;
-
-/** SIGTERM → SIGKILL delay; shortened only by tests, read once at startup. */
-const KILL_GRACE_MS = killGrace(process.env['QRELAY_TEST_KILL_GRACE_MS']);
-
-function killGrace(text: string | undefined): number {
-  const ms = Number(text);
-  return text !== undefined && Number.isInteger(ms) && ms >= 0 ? ms : DEFAULT_KILL_GRACE_MS;
 }
 
 /** Children not yet reaped, for terminateAllChildren(). */
@@ -123,11 +115,11 @@ function sendSignal(child: ChildProcess, signal: 'SIGTERM' | 'SIGKILL'): void {
 }
 
 /** SIGTERM now, SIGKILL if still alive after the grace period (exec.md §5). */
-function terminate(child: ChildProcess): void {
+function terminate(child: ChildProcess, killGraceMs: number): void {
   if (!isRunning(child)) return;
   sendSignal(child, 'SIGTERM');
   // Outlives the mail on purpose; ends as soon as the child is reaped.
-  timer(KILL_GRACE_MS)
+  timer(killGraceMs)
     .pipe(takeUntil(exitOf(child)))
     .subscribe(() => sendSignal(child, 'SIGKILL'));
 }
@@ -166,7 +158,7 @@ function watchExit(child: ChildProcess, domain: ChildSpec['domain']): void {
  */
 function logKillErrors(child: ChildProcess, domain: ChildSpec['domain']): void {
   child.on('error', (e: NodeJS.ErrnoException) => {
-    if (e.syscall === 'kill' && e.code !== 'ESRCH') logDomain(domain, `failed to kill child process: ${strerror(Math.abs(e.errno ?? 0))}`);
+    if (e.syscall === 'kill' && e.code !== 'ESRCH') logDomain(domain, `failed to kill child process: ${systemErrorText(e)}`);
   });
 }
 
@@ -217,7 +209,7 @@ export function childProcess(spec: ChildSpec): Observable<RunningChild> {
     const teardown = (): void => {
       stdin.destroy();
       output.destroy();
-      if (child !== undefined) terminate(child);
+      if (child !== undefined) terminate(child, spec.killGraceMs);
     };
     subscriber.next({ stdin, output, exit$ });
     if (subscriber.closed) {

@@ -1,6 +1,6 @@
 // JavaScript side of the `control_client` library: the datagram socket
 // (control.md §4) and the packet encoding (src/protocol/control.ts).
-import { connectSocket, sendOn, strerror, SystemError, type NativeAddress } from '../../native/linux.js';
+import { connectSocket, sendOn, SystemError, systemErrorText, type NativeAddress } from '../../native/linux.js';
 import { encodeControlDatagram, encodeControlPacket } from '../../protocol/control.js';
 import { DefaultPort, resolveAddress } from '../../protocol/socket-address.js';
 import type { LibraryContext, LuaLibrary } from '../libraries.js';
@@ -21,7 +21,7 @@ function openDatagramSocket(fds: OwnedFds, address: NativeAddress, describe: str
     return [fds.add(connectSocket(address, 'dgram', false).fd)];
   } catch (e) {
     if (e instanceof SystemError && describe !== undefined && e.message.startsWith('Failed to connect:')) {
-      return [undefined, `Failed to connect to ${describe}: ${strerror(e.errno)}`];
+      return [undefined, `Failed to connect to ${describe}: ${systemErrorText(e)}`];
     }
     return [undefined, errorText(e)];
   }

@@ -2,7 +2,7 @@
 // in-memory file system that Lua's io library works on, and back.
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { strerror } from '../../native/linux.js';
+import { errnoOf, strerror } from '../../native/linux.js';
 import type { LuaLibrary } from '../libraries.js';
 
 interface EmscriptenFS {
@@ -44,7 +44,7 @@ export const filesLibrary: LuaLibrary = {
           if (statSync(real).isDirectory()) return [undefined, `${given}: Is a directory`, 21];
           fs.writeFile(staged, readFileSync(real));
         } catch (e) {
-          const errno = -((e as NodeJS.ErrnoException).errno ?? -2);
+          const errno = errnoOf(e) ?? 2;
           if (mustExist === true || errno !== 2) return [undefined, `${given}: ${strerror(errno)}`, errno];
           try {
             fs.unlink(staged);

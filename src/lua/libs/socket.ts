@@ -1,6 +1,6 @@
 // JavaScript side of the `socket` library: numeric address strings
 // (default port 0), blocking connect and send, close.
-import { connectSocket, sendOn, strerror, SystemError, type SocketTypeName } from '../../native/linux.js';
+import { connectSocket, sendOn, SystemError, systemErrorText, type SocketTypeName } from '../../native/linux.js';
 import { DefaultPort, parseNumericAddress, type SocketAddress } from '../../protocol/socket-address.js';
 import type { LibraryContext, LuaLibrary } from '../libraries.js';
 import { LuaError, type LuaArg, type LuaPushable } from '../lua-state.js';
@@ -18,7 +18,7 @@ function parseAddress(text: LuaArg): SocketAddress {
 
 /** nil and the bare strerror text, as the original returns system errors. */
 function systemFailure(e: unknown): LuaPushable[] {
-  if (e instanceof SystemError) return [undefined, strerror(e.errno)];
+  if (e instanceof SystemError) return [undefined, systemErrorText(e)];
   throw e;
 }
 

@@ -3,12 +3,11 @@
 // and secret key (no authentication).  The pg package keeps both on the
 // client but offers no supported way to send the request on its own.
 import { connect } from 'node:net';
+import { PG_CANCEL_TIMEOUT_MS } from '../../timeouts.js';
 import type { Endpoint } from './client-config.js';
 
 /** CancelRequest code (1234 << 16 | 5678). */
 const CANCEL_REQUEST_CODE = 80877102;
-/** The server reads the request and closes; don't linger if it does not. */
-const CANCEL_TIMEOUT_MS = 10_000;
 
 export interface BackendKey {
   readonly processID: number;
@@ -23,7 +22,7 @@ export function sendCancelRequest(endpoint: Endpoint, key: BackendKey): void {
   packet.writeInt32BE(key.processID, 8);
   packet.writeInt32BE(key.secretKey, 12);
   const socket = endpoint.kind === 'socket' ? connect({ path: endpoint.path }) : connect({ host: endpoint.address ?? endpoint.host, port: endpoint.port });
-  socket.setTimeout(CANCEL_TIMEOUT_MS, () => socket.destroy());
+  socket.setTimeout(PG_CANCEL_TIMEOUT_MS, () => socket.destroy());
   socket.on('error', () => socket.destroy());
   socket.on('connect', () => socket.end(packet));
   socket.resume();

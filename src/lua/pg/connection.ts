@@ -4,11 +4,10 @@
 // succeeds; a query while disconnected tries at once), LISTEN channels
 // re-issued on every new session, NOTIFY callbacks run coalesced.
 import { EMPTY, Observable, Subject, Subscription, catchError, concatMap, defer, filter, throttle, timer, type Subscriber } from 'rxjs';
+import { PG_RECONNECT_INTERVAL_MS } from '../../timeouts.js';
 import type { QueryOutcome, QueryRequest } from './query-outcome.js';
 import { PgSession } from './session.js';
 
-/** Delay between reconnect attempts after the immediate one failed. */
-export const RECONNECT_INTERVAL_MS = 10_000;
 
 interface Job {
   readonly request: QueryRequest;
@@ -144,7 +143,7 @@ export class PgConnection {
     if (this.closed) return;
     this.failures++;
     this.reconnect.unsubscribe();
-    this.reconnect = timer(this.failures > 1 ? RECONNECT_INTERVAL_MS : 0).subscribe(() => {
+    this.reconnect = timer(this.failures > 1 ? PG_RECONNECT_INTERVAL_MS : 0).subscribe(() => {
       this.connect().catch(() => {});
     });
   }

@@ -1,0 +1,65 @@
+// Every timeout of the daemon, in one place: the values of the original
+// (or, where it has none, ours), each with where it applies.  The daemon
+// reads them once at startup (`timeoutsFromEnvironment`) and hands them to
+// the stages that use them, so tests can run with shorter ones.
+
+export interface Timeouts {
+  /** Client → qrelay: this long without a chunk of the request closes the connection silently. */
+  readonly receiveIdleMs: number;
+  /** `connect`: establishing the connection (`Zconnect failed`, log `Connect timeout`). */
+  readonly connectMs: number;
+  /** `connect`/`exec`: writing the request, this long without write progress (`Zrelay failed`, log `Connect timeout`, sic). */
+  readonly sendStallMs: number;
+  /** `connect`/`exec`: waiting for the first answer byte once the request is written (`Zrelay failed`). */
+  readonly firstResponseByteMs: number;
+  /** `connect`/`exec`: between answer chunks after the first (`Zrelay failed`). */
+  readonly betweenResponseChunksMs: number;
+  /** `exec`: how long a child that closed stdout without an answer may take to exit (our fix of the original's busy loop). */
+  readonly exitAfterEofMs: number;
+  /** `exec`/`exec_raw`: a terminated child that ignores SIGTERM gets SIGKILL after this. */
+  readonly killGraceMs: number;
+  /** After SIGTERM: how long mails in flight may take to finish before they are cancelled. */
+  readonly shutdownGraceMs: number;
+  /** Lua code running this long without pausing gets an uncatchable error. */
+  readonly luaRunTimeMs: number;
+}
+
+/** The defaults: the original's values (qmqp.md §9, exec.md §5) and ours where it has none. */
+export const DEFAULT_TIMEOUTS: Timeouts = {
+  receiveIdleMs: 5_000,
+  connectMs: 20_000,
+  sendStallMs: 10_000,
+  firstResponseByteMs: 60_000,
+  betweenResponseChunksMs: 5_000,
+  exitAfterEofMs: 5_000,
+  killGraceMs: 60_000,
+  shutdownGraceMs: 5_000,
+  luaRunTimeMs: 10_000,
+};
+
+/** `pg` library: a cancel request's connection is dropped when the server neither reads it nor closes in this time. */
+export const PG_CANCEL_TIMEOUT_MS = 10_000;
+/** `pg` library: delay between reconnect attempts after the immediate one failed. */
+export const PG_RECONNECT_INTERVAL_MS = 10_000;
+
+/** A non-negative number of milliseconds from `env[name]`, else `fallback`. */
+export function millisecondsFromEnvironment(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const text = env[name];
+  const value = Number(text);
+  return text !== undefined && text !== '' && Number.isFinite(value) && value >= 0 ? value : fallback;
+}
+
+/**
+ * The defaults with the overrides the environment gives: the operator's
+ * `QRELAY_SHUTDOWN_GRACE_MS` and `QRELAY_LUA_TIME_LIMIT_MS`, and
+ * `QRELAY_TEST_KILL_GRACE_MS`, which exists for the tests only.
+ */
+export function timeoutsFromEnvironment(env: NodeJS.ProcessEnv): Timeouts {
+  const d = DEFAULT_TIMEOUTS;
+  return {
+    ...d,
+    shutdownGraceMs: millisecondsFromEnvironment(env, 'QRELAY_SHUTDOWN_GRACE_MS', d.shutdownGraceMs),
+    luaRunTimeMs: millisecondsFromEnvironment(env, 'QRELAY_LUA_TIME_LIMIT_MS', d.luaRunTimeMs),
+    killGraceMs: millisecondsFromEnvironment(env, 'QRELAY_TEST_KILL_GRACE_MS', d.killGraceMs),
+  };
+}
