@@ -1,0 +1,55 @@
+// One measurement: a closed-loop run of the C generator against one socket
+// of one relay, with the relay's CPU time (its whole process tree) read from
+// /proc before and after, and its resident memory afterwards.
+import { send, type SendResult } from './load.js';
+import { treeCpu, treeRss } from './proc.js';
+
+export interface Sample extends SendResult {
+  /** The relay's CPU µs per answered mail (all its processes, and the programs they ran). */
+  readonly cpuPerMail: number;
+  readonly rssBytes: number;
+}
+
+export interface Shot {
+  /** The process whose tree is charged (a relay, or the sink for the direct runs). */
+  readonly pid: number;
+  readonly socket: string;
+  readonly clients: number;
+  readonly messageBytes: number;
+  readonly seconds: number;
+  readonly mailsPerClient?: number;
+}
+
+export async function measure(shot: Shot): Promise<Sample> {
+  const before = treeCpu(shot.pid);
+  const result = await send(shot);
+  const after = treeCpu(shot.pid);
+  return { ...result, cpuPerMail: result.mails > 0 ? (after - before) / result.mails : NaN, rssBytes: treeRss(shot.pid) };
+}
+
+/** Resident bytes of `pid`'s tree sampled every `everyMs` while `during` runs, then for `afterMs` more. */
+export async function rssWhile<T>(
+  pid: number,
+  everyMs: number,
+  during: Promise<T>,
+  afterMs: number,
+): Promise<{ result: T; peak: number; atEnd: number; curve: { ms: number; bytes: number }[] }> {
+  const started = Date.now();
+  const curve: { ms: number; bytes: number }[] = [];
+  let done = false;
+  let endedAt = Infinity;
+  void during.then(
+    () => ((done = true), (endedAt = Date.now())),
+    () => ((done = true), (endedAt = Date.now())),
+  );
+  let atEnd = 0;
+  // bounded: by the `during` promise's own limit, then by afterMs
+  while (!done || Date.now() < endedAt + afterMs) {
+    const bytes = treeRss(pid);
+    curve.push({ ms: Date.now() - started, bytes });
+    if (done && atEnd === 0) atEnd = bytes;
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+  const result = await during;
+  return { result, peak: Math.max(...curve.map((c) => c.bytes)), atEnd, curve };
+}

@@ -1,0 +1,144 @@
+// The relays a bench compares, each started as its own process with its own
+// folder: qrelay (dist/main.js, production settings), the plain-Node floor
+// (bench/floor-relay.mjs), the C++ original (QRELAY_BENCH_REF) and a bare
+// `node` for idle memory.  qrelay and the original run the same config.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, start, waitReady, type Owned } from './processes.js';
+
+const MAIN = join(ROOT, 'dist', 'main.js');
+const FLOOR = join(ROOT, 'bench', 'floor-relay.mjs');
+
+/** What a listener does with each mail. */
+export type Policy = 'relay' | 'discard' | 'exec_raw' | 'creds';
+
+/** Each policy as the handler body of one listener (the same Lua for qrelay and the original). */
+const HANDLERS: Record<Policy, (sink: string) => string> = {
+  relay: (sink) => `m:insert_header('X-Bench', 'relay') return m:connect(${JSON.stringify(sink)})`,
+  discard: () => 'return m:discard()',
+  exec_raw: () => "return m:exec_raw('/bin/true')",
+  creds: () => "local c = m.cgroup if m.uid == nil or c == nil or c.path == '' then return m:reject() end return m:discard()",
+};
+
+export const POLICY_TEXT: Record<Policy, string> = {
+  relay: 'insert_header + connect(C sink)',
+  discard: 'discard',
+  exec_raw: "exec_raw('/bin/true')",
+  creds: 'reads m.uid, m.cgroup.path; discard',
+};
+
+export interface Relay {
+  /** As printed in the table. */
+  readonly name: string;
+  readonly pid: number;
+  /** The socket of each policy this relay serves. */
+  readonly sockets: Partial<Record<Policy, string>>;
+  readonly process: Owned;
+  stop(): Promise<void>;
+}
+
+function isSocket(path: string): boolean {
+  try {
+    return statSync(path).isSocket();
+  } catch {
+    return false;
+  }
+}
+
+async function started(name: string, p: Owned, sockets: Partial<Record<Policy, string>>): Promise<Relay> {
+  await waitReady(p, () => Object.values(sockets).every(isSocket), name);
+  return {
+    name,
+    pid: p.pid,
+    sockets,
+    process: p,
+    stop: async () => {
+      const code = await p.stop();
+      if (code !== 0) process.stderr.write(`${name} exited with ${code}; its log: ${p.stderr().slice(-1500)}\n`);
+    },
+  };
+}
+
+/** Folder DIR/NAME with the config for every policy; returns the config path and the sockets. */
+function writeConfig(dir: string, sink: string): { config: string; sockets: Record<Policy, string> } {
+  mkdirSync(dir, { recursive: true });
+  const sockets = {} as Record<Policy, string>;
+  let lua = '';
+  for (const policy of Object.keys(HANDLERS) as Policy[]) {
+    sockets[policy] = join(dir, `${policy}.sock`);
+    lua += `qmqp_listen(${JSON.stringify(sockets[policy])}, function(m) ${HANDLERS[policy](sink)} end)\n`;
+  }
+  const config = join(dir, 'config.lua');
+  writeFileSync(config, lua);
+  return { config, sockets };
+}
+
+/** Whether this build of qrelay knows `--workers` (its --help says so). */
+export function qrelaySupportsWorkers(): boolean {
+  try {
+    return execFileSync(process.execPath, [MAIN, '--help'], { encoding: 'utf8' }).includes('--workers');
+  } catch {
+    return false;
+  }
+}
+
+export interface QrelayOptions {
+  readonly name: string;
+  readonly dir: string;
+  readonly sink: string;
+  readonly workers: number;
+  /** QRELAY_LOG for the daemon; undefined: not set (the default). */
+  readonly log?: string;
+}
+
+/**
+ * qrelay as production runs it (systemd/qrelay.service: `qrelay --config`,
+ * log to a file much as to journald), NODE_ENV=production.  `--workers N` is
+ * passed when the daemon supports it; without that support a case with more
+ * than one worker is skipped (undefined).
+ */
+export async function startQrelay(o: QrelayOptions): Promise<Relay | undefined> {
+  const supported = qrelaySupportsWorkers();
+  if (o.workers !== 1 && !supported) return undefined;
+  const { config, sockets } = writeConfig(o.dir, o.sink);
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'production' };
+  delete env.QRELAY_LOG;
+  delete env.NODE_OPTIONS;
+  if (o.log !== undefined) env.QRELAY_LOG = o.log;
+  const args = [MAIN, '--config', config, ...(supported ? ['--workers', String(o.workers)] : [])];
+  const p = start(process.execPath, args, { env, logFile: join(o.dir, 'qrelay.log') });
+  try {
+    return await started(o.name, p, sockets);
+  } catch (e) {
+    if (o.workers !== 1) {
+      process.stderr.write(`${o.name}: skipped, the daemon did not start with --workers ${o.workers}: ${(e as Error).message.slice(0, 300)}\n`);
+      return undefined;
+    }
+    throw e;
+  }
+}
+
+/** The C++ original with the same config. */
+export async function startOriginal(binary: string, dir: string, sink: string): Promise<Relay> {
+  const { config, sockets } = writeConfig(dir, sink);
+  const p = start(binary, ['--config', config], { logFile: join(dir, 'cxx.log') });
+  return started('c++ original', p, sockets);
+}
+
+/** The plain-Node floor: relay only. */
+export async function startFloor(dir: string, sink: string): Promise<Relay> {
+  mkdirSync(dir, { recursive: true });
+  const socket = join(dir, 'relay.sock');
+  const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'production' };
+  delete env.NODE_OPTIONS;
+  const p = start(process.execPath, [FLOOR, socket, sink], { env, logFile: join(dir, 'floor.log') });
+  return started('plain-Node floor', p, { relay: socket });
+}
+
+/** A bare `node` doing nothing, for idle memory. */
+export function startBareNode(): Owned {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  delete env.NODE_OPTIONS;
+  return start(process.execPath, ['-e', 'setInterval(() => {}, 1e9)'], { env });
+}
