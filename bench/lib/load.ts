@@ -49,8 +49,8 @@ export interface SendResult {
   readonly mails: number;
   readonly errors: number;
   readonly nonK: number;
-  readonly connectRetries: number;
-  readonly connectWaits: number;
+  /** Mails whose connect found the listen backlog full (and then waited in a blocking connect). */
+  readonly backlogFull: number;
   readonly seconds: number;
   readonly mailsPerSecond: number;
   readonly megabytesPerSecond: number;
@@ -84,8 +84,7 @@ export async function send(o: SendOptions): Promise<SendResult> {
     mails,
     errors: n('errors'),
     nonK: n('non_K'),
-    connectRetries: n('connect_retries'),
-    connectWaits: n('connect_waits'),
+    backlogFull: n('backlog_full'),
     seconds: n('seconds'),
     mailsPerSecond: n('mails_per_s'),
     megabytesPerSecond: n('MB_per_s'),
