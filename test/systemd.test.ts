@@ -282,7 +282,7 @@ describe('shipped unit files', () => {
     const dir = tempDir();
     // verify checks that ExecStart exists: point it at this checkout's binary
     for (const unit of ['qrelay.service', 'qrelay.socket']) {
-      const text = spawnSync('cat', [join(ROOT, 'systemd', unit)], { encoding: 'utf8' }).stdout.replaceAll('/usr/local/bin/qrelay', join(ROOT, 'dist', 'main.js'));
+      const text = spawnSync('cat', [join(ROOT, 'systemd', unit)], { encoding: 'utf8' }).stdout.replaceAll('/usr/bin/qrelay', join(ROOT, 'dist', 'main.js'));
       writeFileSync(join(dir, unit), text);
     }
     const r = spawnSync('systemd-analyze', ['verify', '--man=no', join(dir, 'qrelay.service'), join(dir, 'qrelay.socket')], { encoding: 'utf8', timeout: 30_000 });

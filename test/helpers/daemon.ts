@@ -62,6 +62,8 @@ export interface StartOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly dir?: string;
   readonly args?: readonly string[];
+  /** The program to run instead of `node dist/main.js` (e.g. an installed qrelay). */
+  readonly command?: readonly string[];
   /** Don't wait for readyPath (e.g. for startup failures). */
   readonly noWait?: boolean;
   /** What counts as ready (default: readyPath exists and is a socket). */
@@ -76,7 +78,7 @@ export async function startDaemon(options: StartOptions): Promise<RunningDaemon>
   const dir = options.dir ?? tempDir();
   const configPath = join(dir, 'config.lua');
   writeFileSync(configPath, options.config);
-  const argv = [process.execPath, MAIN, ...(options.args ?? ['--config', configPath])];
+  const argv = [...(options.command ?? [process.execPath, MAIN]), ...(options.args ?? ['--config', configPath])];
   // setpriv execs the daemon (same pid) with a parent-death signal: a test
   // runner that is itself killed cannot leave daemons behind
   const [file, ...args] = SETPRIV === undefined ? argv : [SETPRIV, '--pdeathsig', 'SIGKILL', ...argv];

@@ -1,0 +1,377 @@
+#!/usr/bin/env node
+// Builds the Debian package qrelay_<version>_<arch>.deb with dpkg-deb.
+//
+//   npm run deb                          (builds dist/ first, writes build/deb/)
+//   node scripts/build-deb.mjs [--out DIR]   (packs the dist/ already built)
+//
+// No network is used: the production node_modules are copied from
+// ./node_modules (installed by `npm ci`) as package-lock.json lists them,
+// without the dev dependencies and without prebuilt binaries for other
+// platforms. Whatever exists in the tree is picked up: the bins of
+// package.json "bin", the units in systemd/, README, SECURITY.md, docs/,
+// CHANGELOG.md, LICENSE, examples/, man/.
+//
+// The package is laid out like this:
+//   /usr/lib/qrelay/{package.json,dist,src/lua,node_modules}   the program
+//   /usr/bin/<bin>  -> ../lib/qrelay/<bin path>               relative symlinks
+//   /lib/systemd/system/qrelay.{service,socket}               systemd units
+//   /usr/lib/sysusers.d/qrelay.conf                           the system user
+//   /etc/cm4all/qrelay/config.lua                             conffile (examples/systemd.lua)
+//   /usr/share/doc/qrelay/                                    docs, changelog.gz, copyright
+//   /usr/share/man/manN/                                      man/*.N
+import { execFileSync } from 'node:child_process';
+import { chmodSync, closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { debianChangelog } from './deb/changelog.mjs';
+import { copyrightFile } from './deb/copyright.mjs';
+import { maintainerScripts } from './deb/maintainer-scripts.mjs';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const { values: options } = parseArgs({ options: { out: { type: 'string', default: join(ROOT, 'build', 'deb') } } });
+
+const pkg = readJson('package.json');
+const lock = readJson('package-lock.json');
+const NAME = pkg.name;
+const LIB = `usr/lib/${NAME}`;
+const DOC = `usr/share/doc/${NAME}`;
+const CONFIG = 'etc/cm4all/qrelay/config.lua';
+// the one architecture whose prebuilt native modules are shipped
+const TARGET = { os: 'linux', cpu: 'x64', debian: 'amd64', libc: 'linux_x64' };
+const NATIVE_SOURCE = /\.(?:c|cc|cpp|cxx|h|hh|hpp|S|asm|inc|def|gyp|gypi)$/;
+
+if (!existsSync(join(ROOT, 'dist', 'main.js'))) fail('dist/ is missing: run `npm run build` first (or `npm run deb`)');
+if (!existsSync(join(ROOT, 'node_modules'))) fail('node_modules/ is missing: run `npm ci` first');
+
+// the tree is staged as debian/<name> of a temporary folder, where dpkg-shlibdeps expects it
+const stage = mkdtempSync(join(tmpdir(), 'qrelay-deb-'));
+try {
+  const debFile = build(join(stage, 'debian', NAME));
+  console.log(debFile);
+} finally {
+  rmSync(stage, { recursive: true, force: true });
+}
+
+function build(root) {
+  // the program
+  writeJson(join(root, LIB, 'package.json'), {
+    name: pkg.name,
+    version: pkg.version,
+    description: pkg.description,
+    type: pkg.type,
+    license: pkg.license,
+  });
+  copyTree('dist', join(root, LIB, 'dist'), (f) => !/\.(?:map|d\.ts)$/.test(f));
+  copyTree('src', join(root, LIB, 'src'), (f) => f.endsWith('.lua'));
+  copyProductionModules(join(root, LIB, 'node_modules'));
+
+  // commands
+  for (const [command, target] of Object.entries(binaries())) {
+    const script = join(root, LIB, target);
+    if (!existsSync(script)) {
+      // a bin outside dist/ (e.g. a script of scripts/) is shipped as it is
+      if (!existsSync(join(ROOT, target))) fail(`package.json bin "${command}": ${target} does not exist (not built?)`);
+      writeFile(script, readFileSync(join(ROOT, target)));
+    }
+    chmodSync(script, 0o755);
+    mkdirSync(join(root, 'usr/bin'), { recursive: true });
+    symlinkSync(relative(join(root, 'usr/bin'), script), join(root, 'usr/bin', command));
+  }
+
+  // systemd integration
+  for (const file of listFiles('systemd')) {
+    const source = readFileSync(join(ROOT, 'systemd', file), 'utf8');
+    if (file.endsWith('.service')) checkExecStart(file, source);
+    const destination = file.endsWith('.sysusers')
+      ? `usr/lib/sysusers.d/${file.replace(/\.sysusers$/, '.conf')}`
+      : file.endsWith('.tmpfiles')
+        ? `usr/lib/tmpfiles.d/${file.replace(/\.tmpfiles$/, '.conf')}`
+        : `lib/systemd/system/${file}`;
+    writeFile(join(root, destination), source);
+  }
+  writeFile(join(root, CONFIG), readFileSync(join(ROOT, 'examples', 'systemd.lua')));
+
+  // documentation
+  for (const doc of ['README.md', 'SECURITY.md', 'CHANGELOG.md']) {
+    if (existsSync(join(ROOT, doc))) writeFile(join(root, DOC, doc), readFileSync(join(ROOT, doc)));
+  }
+  for (const folder of ['docs', 'examples']) {
+    if (existsSync(join(ROOT, folder))) copyTree(folder, join(root, DOC, folder), () => true);
+  }
+  if (existsSync(join(ROOT, 'man'))) {
+    for (const page of listFiles('man').filter((f) => /\.[1-8]$/.test(f))) {
+      writeFile(join(root, `usr/share/man/man${page.slice(-1)}`, `${page}.gz`), gzipSync(readFileSync(join(ROOT, 'man', page)), { level: 9 }));
+    }
+  }
+  const date = buildDate();
+  writeFile(join(root, DOC, 'changelog.gz'), gzipSync(debianChangelog({ name: NAME, version: pkg.version, maintainer: maintainer(), date, markdown: readOptional('CHANGELOG.md') }), { level: 9 }));
+  writeFile(join(root, DOC, 'copyright'), copyrightFile({ pkg, license: readOptional('LICENSE'), modules: bundledModules(join(root, LIB, 'node_modules')) }));
+  writeFile(join(root, `usr/share/lintian/overrides/${NAME}`), readFileSync(join(ROOT, 'scripts', 'deb', 'lintian-overrides')));
+
+  normalizeModes(root);
+  const arch = hasNativeCode(join(root, LIB)) ? TARGET.debian : 'all';
+
+  // control area
+  const units = listFiles('systemd');
+  const scripts = maintainerScripts({
+    sysusers: units.filter((f) => f.endsWith('.sysusers')).map((f) => f.replace(/\.sysusers$/, '.conf')),
+    sockets: units.filter((f) => f.endsWith('.socket')),
+    services: units.filter((f) => f.endsWith('.service')),
+  });
+  for (const [name, text] of Object.entries(scripts)) writeFile(join(root, 'DEBIAN', name), text, 0o755);
+  writeFile(join(root, 'DEBIAN', 'conffiles'), `/${CONFIG}\n`);
+  writeFile(join(root, 'DEBIAN', 'md5sums'), md5sums(root));
+  writeFile(join(root, 'DEBIAN', 'control'), control(root, arch));
+
+  mkdirSync(options.out, { recursive: true });
+  const debFile = join(options.out, `${NAME}_${pkg.version}_${arch}.deb`);
+  execFileSync('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', root, debFile], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, SOURCE_DATE_EPOCH: String(Math.floor(date.getTime() / 1000)) },
+  });
+  return debFile;
+}
+
+/** package.json "bin" as { command: path }. */
+function binaries() {
+  return typeof pkg.bin === 'string' ? { [NAME]: pkg.bin } : (pkg.bin ?? {});
+}
+
+/** The packaged unit must start the packaged command. */
+function checkExecStart(file, text) {
+  for (const line of text.split('\n').filter((l) => l.startsWith('ExecStart='))) {
+    const program = line.slice('ExecStart='.length).replace(/^[-@:+!]+/, '').split(/\s+/)[0];
+    const command = program.startsWith('/usr/bin/') ? program.slice('/usr/bin/'.length) : undefined;
+    if (command === undefined || !(command in binaries())) fail(`systemd/${file}: ExecStart runs ${program}, not one of the packaged /usr/bin commands`);
+  }
+}
+
+/**
+ * Copies the packages package-lock.json marks as needed at run time (not
+ * "dev") from ./node_modules; optional packages for another os/cpu are left
+ * out, and so are prebuilt binaries for other C libraries (musl).
+ */
+function copyProductionModules(destination) {
+  for (const [path, entry] of Object.entries(lock.packages)) {
+    if (path === '' || entry.dev || entry.link) continue;
+    if (!matches(entry.os, TARGET.os) || !matches(entry.cpu, TARGET.cpu)) continue;
+    const source = join(ROOT, path);
+    if (!existsSync(source)) {
+      if (entry.optional) continue;
+      fail(`${path} is missing: run \`npm ci\``);
+    }
+    copyTree(path, join(destination, relative('node_modules', path)), (file) => {
+      const parts = file.split('/');
+      // nested node_modules are entries of their own
+      if (parts.includes('node_modules')) return false;
+      // npm's and editors' dot files, sources of native modules (prebuilt binaries are shipped)
+      if (parts.some((p) => p.startsWith('.')) || NATIVE_SOURCE.test(file)) return false;
+      // prebuilt binaries for other targets (e.g. musl_x64 beside linux_x64)
+      return !parts.some((p) => /^(?:musl|darwin|win32|freebsd|openbsd|android)_/.test(p) && p !== TARGET.libc);
+    });
+  }
+}
+
+function matches(list, value) {
+  return list === undefined || list.includes(value);
+}
+
+/** Name, version, license and license text of every bundled module. */
+function bundledModules(folder) {
+  const found = [];
+  const visit = (dir) => {
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name);
+      if (name.startsWith('@')) visit(path);
+      else if (existsSync(join(path, 'package.json'))) {
+        const meta = JSON.parse(readFileSync(join(path, 'package.json'), 'utf8'));
+        const licenseFile = readdirSync(path).find((f) => /^(?:licen[cs]e|copying)(?:\.(?:md|txt))?$/i.test(f));
+        found.push({
+          path: relative(folder, path),
+          name: meta.name,
+          version: meta.version,
+          license: typeof meta.license === 'string' ? meta.license : (meta.license?.type ?? 'unknown'),
+          text: licenseFile === undefined ? undefined : readFileSync(join(path, licenseFile), 'utf8'),
+        });
+        if (existsSync(join(path, 'node_modules'))) visit(join(path, 'node_modules'));
+      }
+    }
+  };
+  visit(folder);
+  return found;
+}
+
+/** Directories 0755; files 0644 unless they are scripts or programs that were executable. */
+function normalizeModes(root) {
+  chmodSync(root, 0o755);
+  for (const path of walk(root)) {
+    const stats = lstatSync(path);
+    if (stats.isSymbolicLink()) continue;
+    if (stats.isDirectory()) chmodSync(path, 0o755);
+    else chmodSync(path, (stats.mode & 0o100) !== 0 && startsWith(path, '#!') ? 0o755 : 0o644);
+  }
+}
+
+function hasNativeCode(folder) {
+  return walk(folder).some((path) => lstatSync(path).isFile() && startsWith(path, '\x7fELF'));
+}
+
+/** Whether the file begins with these bytes (`#!`, ELF magic). */
+function startsWith(path, magic) {
+  const expected = Buffer.from(magic, 'latin1');
+  const head = Buffer.alloc(expected.length);
+  const fd = openSync(path, 'r');
+  try {
+    return readSync(fd, head, 0, head.length, 0) === head.length && head.equals(expected);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Depends: a nodejs that satisfies "engines", the tools the maintainer scripts call, the libraries of native modules. */
+function control(root, arch) {
+  const depends = [nodeDependency(pkg.engines?.node), 'init-system-helpers (>= 1.54~)', 'systemd | systemd-standalone-sysusers | systemd-sysusers'];
+  if (arch !== 'all') depends.push(...sharedLibraryDependencies(root));
+  const [summary, ...paragraphs] = description();
+  const fields = {
+    Package: NAME,
+    Version: pkg.version,
+    Architecture: arch,
+    Maintainer: maintainer(),
+    'Installed-Size': String(installedSize(root)),
+    Depends: depends.join(', '),
+    Section: 'mail',
+    Priority: 'optional',
+    ...(pkg.homepage ? { Homepage: pkg.homepage } : {}),
+    Description: `${summary}\n${paragraphs.map((p) => wrap(p, 78).map((l) => ` ${l}`).join('\n')).join('\n .\n')}`,
+  };
+  return Object.entries(fields).map(([k, v]) => `${k}: ${v}\n`).join('');
+}
+
+/** `>=20`, `>=20.6.0` → `nodejs (>= 20)`, `nodejs (>= 20.6.0)`; anything else is refused. */
+function nodeDependency(range) {
+  const match = /^\s*>=\s*(\d+(?:\.\d+){0,2})\s*$/.exec(range ?? '');
+  if (match === null) fail(`package.json engines.node "${range}": only ">=VERSION" can be turned into a Debian dependency`);
+  return `nodejs (>= ${match[1]})`;
+}
+
+/** dpkg-shlibdeps over every ELF object (e.g. koffi.node): libc6, libstdc++6, … */
+function sharedLibraryDependencies(root) {
+  const work = dirname(dirname(root)); // root is WORK/debian/<name>
+  const objects = walk(join(root, LIB)).filter((p) => lstatSync(p).isFile() && startsWith(p, '\x7fELF'));
+  writeFile(join(work, 'debian', 'control'), `Source: ${NAME}\n\nPackage: ${NAME}\nArchitecture: any\n`);
+  // Node-API symbols come from the node binary, not from a library: no warnings about them
+  const out = execFileSync('dpkg-shlibdeps', ['-O', '--warnings=0', ...objects.map((p) => `-e${relative(work, p)}`)], { cwd: work, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const value = /^shlibs:Depends=(.*)$/m.exec(out)?.[1] ?? '';
+  return value === '' ? [] : value.split(/,\s*/);
+}
+
+/** The README's first paragraph, unwrapped, as the long description. */
+function description() {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const first = readme.split(/\n\s*\n/).find((p) => !p.startsWith('#') && p.trim() !== '') ?? '';
+  const text = first.replace(/\s+/g, ' ').replace(/`/g, '').trim();
+  return [pkg.description, text];
+}
+
+/** DEBFULLNAME/DEBEMAIL as Debian tools use them, else package.json "author". */
+function maintainer() {
+  if (process.env.DEBEMAIL) return `${process.env.DEBFULLNAME ?? NAME} <${process.env.DEBEMAIL}>`;
+  const author = typeof pkg.author === 'string' ? pkg.author : pkg.author && `${pkg.author.name} <${pkg.author.email}>`;
+  if (!author || !/<[^@>]+@[^>]+>/.test(author)) fail('no maintainer: set package.json "author" to "Name <email>" (or DEBFULLNAME and DEBEMAIL)');
+  return author;
+}
+
+/** The date of the last commit, so that rebuilding the same tree gives the same package. */
+function buildDate() {
+  if (process.env.SOURCE_DATE_EPOCH) return new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000);
+  try {
+    return new Date(Number(execFileSync('git', ['log', '-1', '--format=%ct'], { cwd: ROOT, encoding: 'utf8' }).trim()) * 1000);
+  } catch {
+    return new Date();
+  }
+}
+
+function installedSize(root) {
+  let bytes = 0;
+  for (const path of walk(root)) {
+    if (!path.includes(`${root}/DEBIAN`) && lstatSync(path).isFile()) bytes += statSync(path).size;
+  }
+  return Math.ceil(bytes / 1024);
+}
+
+function md5sums(root) {
+  return walk(root)
+    .filter((p) => !relative(root, p).startsWith('DEBIAN') && lstatSync(p).isFile())
+    .map((p) => `${createHash('md5').update(readFileSync(p)).digest('hex')}  ${relative(root, p)}\n`)
+    .join('');
+}
+
+function wrap(text, width) {
+  const lines = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines;
+}
+
+// --- small file helpers ---
+
+/** Copies the files of ROOT/from that `keep` accepts (by path relative to it), with their modes. */
+function copyTree(from, to, keep) {
+  const base = join(ROOT, from);
+  for (const path of walk(base)) {
+    const rel = relative(base, path);
+    const stats = lstatSync(path);
+    if (!stats.isFile() || !keep(rel)) continue;
+    mkdirSync(dirname(join(to, rel)), { recursive: true });
+    copyFileSync(path, join(to, rel));
+    chmodSync(join(to, rel), stats.mode & 0o777);
+  }
+}
+
+function walk(dir) {
+  const out = [];
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    out.push(path);
+    if (entry.isDirectory()) out.push(...walk(path));
+  }
+  return out;
+}
+
+function listFiles(folder) {
+  return readdirSync(join(ROOT, folder)).filter((f) => statSync(join(ROOT, folder, f)).isFile()).sort();
+}
+
+function writeFile(path, content, mode = 0o644) {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, content);
+  chmodSync(path, mode);
+}
+
+function writeJson(path, value) {
+  writeFile(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+function readJson(file) {
+  return JSON.parse(readFileSync(join(ROOT, file), 'utf8'));
+}
+
+function readOptional(file) {
+  return existsSync(join(ROOT, file)) ? readFileSync(join(ROOT, file), 'utf8') : undefined;
+}
+
+function fail(message) {
+  console.error(`build-deb: ${message}`);
+  process.exit(1);
+}
