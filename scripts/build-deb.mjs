@@ -20,15 +20,15 @@
 //   /usr/share/doc/qrelay/                                    docs, changelog.gz, copyright
 //   /usr/share/man/manN/                                      man/*.N
 import { execFileSync } from 'node:child_process';
-import { chmodSync, closeSync, copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { debianChangelog } from './deb/changelog.mjs';
-import { copyrightFile } from './deb/copyright.mjs';
+import { copyFiles, installedSize, md5sums, normalizeModes, startsWith, walk, writeFile } from './deb/files.mjs';
+import { bundledModules, copyrightFile } from './deb/copyright.mjs';
 import { maintainerScripts } from './deb/maintainer-scripts.mjs';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -180,56 +180,8 @@ function matches(list, value) {
   return list === undefined || list.includes(value);
 }
 
-/** Name, version, license and license text of every bundled module. */
-function bundledModules(folder) {
-  const found = [];
-  const visit = (dir) => {
-    for (const name of readdirSync(dir).sort()) {
-      const path = join(dir, name);
-      if (name.startsWith('@')) visit(path);
-      else if (existsSync(join(path, 'package.json'))) {
-        const meta = JSON.parse(readFileSync(join(path, 'package.json'), 'utf8'));
-        const licenseFile = readdirSync(path).find((f) => /^(?:licen[cs]e|copying)(?:\.(?:md|txt))?$/i.test(f));
-        found.push({
-          path: relative(folder, path),
-          name: meta.name,
-          version: meta.version,
-          license: typeof meta.license === 'string' ? meta.license : (meta.license?.type ?? 'unknown'),
-          text: licenseFile === undefined ? undefined : readFileSync(join(path, licenseFile), 'utf8'),
-        });
-        if (existsSync(join(path, 'node_modules'))) visit(join(path, 'node_modules'));
-      }
-    }
-  };
-  visit(folder);
-  return found;
-}
-
-/** Directories 0755; files 0644 unless they are scripts or programs that were executable. */
-function normalizeModes(root) {
-  chmodSync(root, 0o755);
-  for (const path of walk(root)) {
-    const stats = lstatSync(path);
-    if (stats.isSymbolicLink()) continue;
-    if (stats.isDirectory()) chmodSync(path, 0o755);
-    else chmodSync(path, (stats.mode & 0o100) !== 0 && startsWith(path, '#!') ? 0o755 : 0o644);
-  }
-}
-
 function hasNativeCode(folder) {
   return walk(folder).some((path) => lstatSync(path).isFile() && startsWith(path, '\x7fELF'));
-}
-
-/** Whether the file begins with these bytes (`#!`, ELF magic). */
-function startsWith(path, magic) {
-  const expected = Buffer.from(magic, 'latin1');
-  const head = Buffer.alloc(expected.length);
-  const fd = openSync(path, 'r');
-  try {
-    return readSync(fd, head, 0, head.length, 0) === head.length && head.equals(expected);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Depends: a nodejs that satisfies "engines", the tools the maintainer scripts call, the libraries of native modules. */
@@ -296,21 +248,6 @@ function buildDate() {
   }
 }
 
-function installedSize(root) {
-  let bytes = 0;
-  for (const path of walk(root)) {
-    if (!path.includes(`${root}/DEBIAN`) && lstatSync(path).isFile()) bytes += statSync(path).size;
-  }
-  return Math.ceil(bytes / 1024);
-}
-
-function md5sums(root) {
-  return walk(root)
-    .filter((p) => !relative(root, p).startsWith('DEBIAN') && lstatSync(p).isFile())
-    .map((p) => `${createHash('md5').update(readFileSync(p)).digest('hex')}  ${relative(root, p)}\n`)
-    .join('');
-}
-
 function wrap(text, width) {
   const lines = [];
   let line = '';
@@ -324,39 +261,15 @@ function wrap(text, width) {
   return lines;
 }
 
-// --- small file helpers ---
+// --- small helpers ---
 
 /** Copies the files of ROOT/from that `keep` accepts (by path relative to it), with their modes. */
 function copyTree(from, to, keep) {
-  const base = join(ROOT, from);
-  for (const path of walk(base)) {
-    const rel = relative(base, path);
-    const stats = lstatSync(path);
-    if (!stats.isFile() || !keep(rel)) continue;
-    mkdirSync(dirname(join(to, rel)), { recursive: true });
-    copyFileSync(path, join(to, rel));
-    chmodSync(join(to, rel), stats.mode & 0o777);
-  }
-}
-
-function walk(dir) {
-  const out = [];
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    out.push(path);
-    if (entry.isDirectory()) out.push(...walk(path));
-  }
-  return out;
+  copyFiles(join(ROOT, from), to, keep);
 }
 
 function listFiles(folder) {
   return readdirSync(join(ROOT, folder)).filter((f) => statSync(join(ROOT, folder, f)).isFile()).sort();
-}
-
-function writeFile(path, content, mode = 0o644) {
-  mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, content);
-  chmodSync(path, mode);
 }
 
 function writeJson(path, value) {

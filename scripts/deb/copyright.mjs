@@ -1,6 +1,8 @@
 // usr/share/doc/qrelay/copyright: qrelay's own LICENSE, then every bundled
 // Node.js module of /usr/lib/qrelay/node_modules with its license text, in
 // the machine-readable format (DEP-5).
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join, relative } from 'node:path';
 
 /**
  * @param {{ pkg: { name: string, license?: string, homepage?: string },
@@ -62,4 +64,29 @@ function body(text) {
     .split('\n')
     .map((l) => (l.trim() === '' ? ' .' : ` ${l.trimEnd()}`))
     .join('\n');
+}
+
+/** Name, version, license and license text of every bundled module. */
+export function bundledModules(folder) {
+  const found = [];
+  const visit = (dir) => {
+    for (const name of readdirSync(dir).sort()) {
+      const path = join(dir, name);
+      if (name.startsWith('@')) visit(path);
+      else if (existsSync(join(path, 'package.json'))) {
+        const meta = JSON.parse(readFileSync(join(path, 'package.json'), 'utf8'));
+        const licenseFile = readdirSync(path).find((f) => /^(?:licen[cs]e|copying)(?:\.(?:md|txt))?$/i.test(f));
+        found.push({
+          path: relative(folder, path),
+          name: meta.name,
+          version: meta.version,
+          license: typeof meta.license === 'string' ? meta.license : (meta.license?.type ?? 'unknown'),
+          text: licenseFile === undefined ? undefined : readFileSync(join(path, licenseFile), 'utf8'),
+        });
+        if (existsSync(join(path, 'node_modules'))) visit(join(path, 'node_modules'));
+      }
+    }
+  };
+  visit(folder);
+  return found;
 }
