@@ -1,7 +1,8 @@
 // Action `connect`: relay the request to another QMQP server and pass its
 // answer through (qmqp.md §7–§10).
 import { connect as netConnect, Socket } from 'node:net';
-import { Observable, catchError, concat, defer, finalize, of, throwError, timeout } from 'rxjs';
+import { Observable, catchError, concat, defer, finalize, of, throwError } from 'rxjs';
+import { idleTimeout } from '../operators/idle-timeout.js';
 import { connectSocket, systemErrorText } from '../native/linux.js';
 import { Responses } from '../protocol/responses.js';
 import { ipHost, type SocketAddress } from '../protocol/socket-address.js';
@@ -35,7 +36,7 @@ function connected(socket: Socket, connectMs: number): Observable<never> {
       socket.off('connect', onConnect);
       socket.off('error', onError);
     };
-  }).pipe(timeout({ first: connectMs, with: () => throwError(() => new ActionFailure(Responses.connectFailed, 'Connect timeout')) }));
+  }).pipe(idleTimeout({ first: connectMs, with: () => throwError(() => new ActionFailure(Responses.connectFailed, 'Connect timeout')) }));
 }
 
 /** Relays `request` (the re-assembled request, as pieces) to `address`. */

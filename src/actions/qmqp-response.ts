@@ -1,6 +1,7 @@
 // Reading a QMQP server's (or an exec child's) answer: one netstring of at
 // most 256 bytes with the relay timeouts of qmqp.md §8–§9.
-import { Observable, catchError, map, throwError, throwIfEmpty, timeout } from 'rxjs';
+import { Observable, catchError, map, throwError, throwIfEmpty } from 'rxjs';
+import { idleTimeout } from '../operators/idle-timeout.js';
 import { decodeNetstring } from '../operators/decode-netstring.js';
 import { describeNetstringError } from '../protocol/netstring-reader.js';
 import { Responses } from '../protocol/responses.js';
@@ -17,7 +18,7 @@ export function readQmqpResponse(
   timeouts: Pick<Timeouts, 'firstResponseByteMs' | 'betweenResponseChunksMs'>,
 ): Observable<ActionResult> {
   return chunks.pipe(
-    timeout({
+    idleTimeout({
       first: timeouts.firstResponseByteMs,
       each: timeouts.betweenResponseChunksMs,
       with: () => throwError(() => relayFailed('Connect timeout')),

@@ -1,7 +1,8 @@
 // Writing the relayed request downstream (a `connect` socket or an `exec`
 // child's stdin) with the send timeout of qmqp.md §9.
 import type { Writable } from 'node:stream';
-import { Observable, catchError, ignoreElements, throwError, timeout } from 'rxjs';
+import { Observable, catchError, ignoreElements, throwError } from 'rxjs';
+import { idleTimeout } from '../operators/idle-timeout.js';
 import { systemErrorText } from '../native/linux.js';
 import { Responses } from '../protocol/responses.js';
 import { writePieces } from '../streams/write-pieces.js';
@@ -19,7 +20,7 @@ export function relayFailed(log: string): ActionFailure {
  */
 export function sendRequest(stream: Writable, request: readonly Buffer[], stallMs: number): Observable<never> {
   return writePieces(stream, request).pipe(
-    timeout({ each: stallMs, with: () => throwError(() => relayFailed('Connect timeout')) }),
+    idleTimeout({ each: stallMs, with: () => throwError(() => relayFailed('Connect timeout')) }),
     catchError((e: unknown) => throwError(() => (e instanceof ActionFailure ? e : relayFailed(`Failed to write: ${systemErrorText(e)}`)))),
     ignoreElements(),
   );

@@ -1,11 +1,7 @@
-// Stage: the request body → a parsed QMQP request or a named failure.
-import { map, type OperatorFunction } from 'rxjs';
-import { parseQmqpRequest, type QmqpParseResult } from '../protocol/qmqp.js';
+// Stage: a request that did not parse gets its immediate D answer
+// (the parser itself is src/protocol/qmqp.ts, called by serve-client).
+import type { QmqpParseResult } from '../protocol/qmqp.js';
 import { Responses, type ResponseText } from '../protocol/responses.js';
-
-export function parseQmqp(): OperatorFunction<Buffer, QmqpParseResult> {
-  return map(parseQmqpRequest);
-}
 
 /** The immediate D answer for a request that did not parse. */
 export function parseFailureResponse(result: Exclude<QmqpParseResult, { kind: 'request' }>): ResponseText {

