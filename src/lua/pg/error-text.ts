@@ -1,7 +1,8 @@
 // Error texts as libpq formats them (PQresultErrorMessage / PQerrorMessage
 // at the default verbosity), since scripts for the original see these:
 // `ERROR:  relation "x" does not exist\nLINE 1: …\n        ^\n`.
-import { DatabaseError } from 'pg';
+import type { DatabaseError } from 'pg';
+import { isDatabaseError } from './driver.js';
 import { strerror } from '../../native/linux.js';
 import type { Endpoint } from './client-config.js';
 import { ConninfoError } from './conninfo.js';
@@ -124,7 +125,7 @@ function endpointText(endpoint: Endpoint): string {
 export function connectFailureText(error: unknown, endpoint: Endpoint | undefined): string {
   if (error instanceof ConninfoError || endpoint === undefined) return error instanceof Error ? error.message : String(error);
   const prefix = endpointText(endpoint);
-  if (error instanceof DatabaseError) return prefix + serverErrorText(error, undefined);
+  if (isDatabaseError(error)) return prefix + serverErrorText(error, undefined);
   const system = error as NodeJS.ErrnoException;
   if (system.code === 'ENOTFOUND' || system.code === 'EAI_AGAIN') {
     return `could not translate host name "${endpoint.kind === 'tcp' ? endpoint.host : ''}" to address: ${system.code === 'ENOTFOUND' ? 'Name or service not known' : 'Temporary failure in name resolution'}\n`;

@@ -1,7 +1,8 @@
 // One established database connection (a pg client): opened with SET SCHEMA
 // and the LISTENs, runs one query at a time, can cancel the running one,
 // and tells when it is gone.
-import pg, { DatabaseError, type Client, type CustomTypesConfig, type QueryArrayConfig } from 'pg';
+import type { Client, CustomTypesConfig, DatabaseError, QueryArrayConfig } from 'pg';
+import { isDatabaseError, pgDriver } from './driver.js';
 import type { BackendKey } from './cancel-request.js';
 import { sendCancelRequest } from './cancel-request.js';
 import { connectTarget, type Endpoint } from './client-config.js';
@@ -42,7 +43,7 @@ function lastResult<T>(result: T | T[]): T {
 
 /** A fatal server error ends the connection; anything but a server error means it broke. */
 function isStatementError(e: unknown): e is DatabaseError {
-  return e instanceof DatabaseError && e.severity !== 'FATAL' && e.severity !== 'PANIC';
+  return isDatabaseError(e) && e.severity !== 'FATAL' && e.severity !== 'PANIC';
 }
 
 export class PgSession {
@@ -65,6 +66,7 @@ export class PgSession {
     try {
       const target = connectTarget(parseConninfo(setup.conninfo));
       endpoint = target.endpoint;
+      const pg = await pgDriver();
       const client = new pg.Client({ ...target.config, types: TEXT_VALUES });
       session = new PgSession(client, target.endpoint);
       client.on('notification', (message) => setup.notification(message.channel));
