@@ -20,9 +20,13 @@ export interface Shot {
   readonly mailsPerClient?: number;
 }
 
+/** After a run the relay still closes sockets and collects garbage: that is part of its cost, and must not overlap the next run. */
+const SETTLE_MS = 200;
+
 export async function measure(shot: Shot): Promise<Sample> {
   const before = treeCpu(shot.pid);
   const result = await send(shot);
+  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   const after = treeCpu(shot.pid);
   return { ...result, cpuPerMail: result.mails > 0 ? (after - before) / result.mails : NaN, rssBytes: treeRss(shot.pid) };
 }

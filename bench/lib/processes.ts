@@ -2,7 +2,7 @@
 // outlives the bench (SIGKILL to it and everything below it on exit, Ctrl-C,
 // SIGTERM or the run's time limit) and stopping it is bounded.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { treePids } from './proc.js';
 
@@ -73,10 +73,15 @@ export interface StartOptions {
   readonly pipeStdout?: boolean;
 }
 
+// setpriv execs the program (same pid) with a parent-death signal: even a
+// bench killed with SIGKILL leaves no process of its own behind.
+const SETPRIV = ['/usr/bin/setpriv', '/bin/setpriv'].find((p) => existsSync(p));
+
 export function start(file: string, args: readonly string[], options: StartOptions = {}): Owned {
   const logFd = options.logFile === undefined ? undefined : openSync(options.logFile, 'w');
   const out = options.pipeStdout === false && logFd !== undefined ? logFd : 'pipe';
-  const child = spawn(file, args, {
+  const argv = SETPRIV === undefined ? [file, ...args] : [SETPRIV, '--pdeathsig', 'SIGKILL', file, ...args];
+  const child = spawn(argv[0]!, argv.slice(1), {
     cwd: ROOT,
     env: options.env ?? process.env,
     stdio: ['ignore', out, logFd ?? 'pipe'],

@@ -4,6 +4,7 @@
 // checked against the same run.  Returns the same figures for the JSON file.
 import type { Cell } from './cases.js';
 import type { Sample } from './measure.js';
+import { BARE, type MemoryReport } from './memory.js';
 import { median, round } from './stats.js';
 import { formatTable } from './table.js';
 
@@ -12,14 +13,6 @@ export const ORIGINAL = 'c++ original';
 const QRELAY = 'qrelay';
 const WORKERS2 = 'qrelay --workers 2';
 const QUIET = 'qrelay QRELAY_LOG=quiet';
-const BARE = 'bare node';
-
-export interface MemoryReport {
-  /** Resident bytes before any mail, per relay (and a bare node). */
-  readonly idle: ReadonlyMap<string, number>;
-  readonly afterMany: ReadonlyMap<string, { mails: number; bytes: number }>;
-  readonly burst: ReadonlyMap<string, { peak: number; atEnd: number; after5s: number; errors: number }>;
-}
 
 export interface Run {
   readonly rounds: number;
@@ -28,10 +21,15 @@ export interface Run {
   readonly results: ReadonlyMap<Cell, Sample[]>;
   readonly memory: MemoryReport;
   readonly ref: string | undefined;
+  /** Relays left out, with the reason. */
+  readonly skipped: readonly string[];
 }
 
 interface Row {
   readonly cell: Cell;
+  readonly samples: readonly Sample[];
+  /** Half the range of CPU/mail over the rounds, relative to the median. */
+  readonly cpuSpread: number;
   readonly cpuPerMail: number;
   readonly mailsPerSecond: number;
   readonly megabytesPerSecond: number;
@@ -47,8 +45,11 @@ interface Row {
 
 function summarise(cell: Cell, samples: readonly Sample[]): Row {
   const med = (pick: (s: Sample) => number): number => median(samples.map(pick).filter(Number.isFinite));
+  const cpus = samples.map((s) => s.cpuPerMail).filter(Number.isFinite);
   return {
     cell,
+    samples,
+    cpuSpread: cpus.length < 2 ? NaN : (Math.max(...cpus) - Math.min(...cpus)) / 2 / med((s) => s.cpuPerMail),
     cpuPerMail: med((s) => s.cpuPerMail),
     mailsPerSecond: med((s) => s.mailsPerSecond),
     megabytesPerSecond: med((s) => s.megabytesPerSecond),
@@ -66,6 +67,13 @@ function summarise(cell: Cell, samples: readonly Sample[]): Row {
 const MB = 1e6;
 const fixed = (value: number, digits = 0): string => (Number.isFinite(value) ? value.toFixed(digits) : '-');
 const ratio = (a: number | undefined, b: number | undefined): string => (a !== undefined && b !== undefined && b > 0 && Number.isFinite(a / b) ? `${(a / b).toFixed(2)}×` : '-');
+/** A row's figure over a baseline's, paired by round (same noise), then the median; undefined without a baseline. */
+function paired(row: Row | undefined, base: Row | undefined, pick: (s: Sample) => number): number | undefined {
+  if (row === undefined || base === undefined) return undefined;
+  const ratios = row.samples.map((s, i) => pick(s) / pick(base.samples[i] ?? s)).filter(Number.isFinite);
+  return ratios.length === 0 ? undefined : median(ratios);
+}
+const times = (value: number | undefined): string => (value === undefined ? '-' : `${value.toFixed(2)}×`);
 const mb = (bytes: number | undefined): string => (bytes === undefined ? '-' : (bytes / MB).toFixed(0));
 
 export function printReport(run: Run): Record<string, unknown> {
@@ -79,27 +87,31 @@ export function printReport(run: Run): Record<string, unknown> {
   out(
     `\nqrelay bench: ${run.rounds} interleaved round(s) of ${run.seconds} s per case, medians; C load generator, closed loop, one connection per mail, Unix sockets.\n` +
       `CPU = the relay's utime+stime per answered mail (its whole process tree, including programs it runs); for "generator -> C sink" it is the sink's.\n` +
-      `×floor / ×C++: this row divided by the same case on the plain-Node floor / the C++ original, measured in this run${run.ref === undefined ? ' (C++: set QRELAY_BENCH_REF)' : ''}.\n`,
+      `spread: half the range of CPU/mail over the rounds. ×floor / ×C++: this row divided by the same case on the plain-Node floor / the C++ original in the same round, median over the rounds${run.ref === undefined ? ' (C++: set QRELAY_BENCH_REF)' : ''}.\n` +
+      (run.skipped.length === 0 ? '' : `skipped: ${run.skipped.join('; ')}\n`),
   );
   const table = rows.map((r) => {
     const f = sameCase(r, FLOOR);
     const c = sameCase(r, ORIGINAL);
     const problems = r.errors + r.nonK > 0 ? `${r.errors} err ${r.nonK} non-K ${r.firstBad}`.trim() : '';
+    const cpu = (s: Sample): number => s.cpuPerMail;
+    const rate = (s: Sample): number => s.mailsPerSecond;
     return [
       r.cell.policy,
       r.cell.size,
       r.cell.clients,
       r.cell.relay,
       fixed(r.cpuPerMail),
-      ratio(r.cpuPerMail, f?.cpuPerMail),
-      ratio(r.cpuPerMail, c?.cpuPerMail),
+      Number.isFinite(r.cpuSpread) ? `±${(r.cpuSpread * 100).toFixed(0)}%` : '-',
+      times(paired(r, f, cpu)),
+      times(paired(r, c, cpu)),
       fixed(r.mailsPerSecond),
-      ratio(r.mailsPerSecond, f?.mailsPerSecond),
-      ratio(r.mailsPerSecond, c?.mailsPerSecond),
+      times(paired(r, f, rate)),
+      times(paired(r, c, rate)),
       fixed(r.megabytesPerSecond, r.megabytesPerSecond < 100 ? 1 : 0),
       fixed(r.p50Ms, 2),
       fixed(r.p99Ms, 2),
-      ratio(r.p99Ms, c?.p99Ms),
+      times(paired(r, c, (s) => s.p99Ms)),
       mb(r.rssBytes),
       fixed(r.generatorCpuPerMail),
       r.backlogFull,
@@ -108,7 +120,7 @@ export function printReport(run: Run): Record<string, unknown> {
   });
   out(
     formatTable(
-      ['policy', 'size', 'clients', 'relay', 'CPU µs/mail', '×floor', '×C++', 'mails/s', '×floor', '×C++', 'MB/s', 'p50 ms', 'p99 ms', 'p99 ×C++', 'RSS MB', 'gen µs/mail', 'backlog full', 'answers'],
+      ['policy', 'size', 'clients', 'relay', 'CPU µs/mail', 'spread', '×floor', '×C++', 'mails/s', '×floor', '×C++', 'MB/s', 'p50 ms', 'p99 ms', 'p99 ×C++', 'RSS MB', 'gen µs/mail', 'backlog full', 'answers'],
       table,
     ),
   );
@@ -140,22 +152,23 @@ export function printReport(run: Run): Record<string, unknown> {
     });
   };
   const q8 = find(QRELAY, 'relay', '2 KB', 8);
-  const cpuOf = (row: Row | undefined): number | undefined => row?.cpuPerMail;
-  const div = (a: number | undefined, b: number | undefined): number | undefined => (a === undefined || b === undefined || b === 0 ? undefined : a / b);
-  check('CPU/mail 2 KB relay, 8 clients ≤ 1.25× floor', div(cpuOf(q8), cpuOf(find(FLOOR, 'relay', '2 KB', 8))), 1.25);
-  check('CPU/mail 1 MiB relay ≤ 1.0× C++', div(cpuOf(find(QRELAY, 'relay', '1 MiB', 8)), cpuOf(find(ORIGINAL, 'relay', '1 MiB', 8))), 1.0);
-  check('mails/s 2 KB × 8, --workers 2 ≥ 1.3× --workers 1', div(find(WORKERS2, 'relay', '2 KB', 8)?.mailsPerSecond, q8?.mailsPerSecond), 1.3, true);
-  check('idle RSS ≤ 1.4× bare node', div(idle.get(QRELAY), bare), 1.4);
+  const cpu = (s: Sample): number => s.cpuPerMail;
+  const relayRow = (relay: string, size: string, clients: number): Row | undefined => find(relay, 'relay', size, clients);
+  check('CPU/mail 2 KB relay, 8 clients ≤ 1.25× floor', paired(q8, relayRow(FLOOR, '2 KB', 8), cpu), 1.25);
+  check('CPU/mail 1 MiB relay ≤ 1.0× C++', paired(relayRow(QRELAY, '1 MiB', 8), relayRow(ORIGINAL, '1 MiB', 8), cpu), 1.0);
+  check('mails/s 2 KB × 8, --workers 2 ≥ 1.3× --workers 1', paired(relayRow(WORKERS2, '2 KB', 8), q8, (s) => s.mailsPerSecond), 1.3, true);
+  check('idle RSS ≤ 1.4× bare node', idle.has(QRELAY) && bare !== undefined ? idle.get(QRELAY)! / bare : undefined, 1.4);
   const many = afterMany.get(QRELAY);
   check('RSS after 100 000 mails ≤ idle + 30 MB', many === undefined ? undefined : (many.bytes - idle.get(QRELAY)!) / MB, 30, false, ' MB');
   const b = burst.get(QRELAY);
   check('RSS 5 s after the 16 MiB burst ≤ idle + 50 MB', b === undefined ? undefined : (b.after5s - idle.get(QRELAY)!) / MB, 50, false, ' MB');
-  const k = find(QRELAY, 'relay', '2 KB', 1000);
-  check('1 000 clients: connects that found the backlog full = 0', k?.backlogFull, 0, false, '');
-  check('1 000 clients: p99 ≤ 2× C++', div(k?.p99Ms, find(ORIGINAL, 'relay', '2 KB', 1000)?.p99Ms), 2);
+  const k = relayRow(QRELAY, '2 KB', 1000);
+  const kc = relayRow(ORIGINAL, '2 KB', 1000);
+  check(`1 000 clients: connects that found the backlog full = 0 (C++: ${kc?.backlogFull ?? 'not measured'})`, k?.backlogFull, 0, false, '');
+  check('1 000 clients: p99 ≤ 2× C++', paired(k, kc, (s) => s.p99Ms), 2);
   const loud = find(QRELAY, 'relay', '2 KB', 8);
   const silent = find(QUIET, 'relay', '2 KB', 8);
-  out(`\nper-mail log line: CPU/mail default ${fixed(loud?.cpuPerMail ?? NaN)} µs, QRELAY_LOG=quiet ${fixed(silent?.cpuPerMail ?? NaN)} µs (quiet/default ${ratio(silent?.cpuPerMail, loud?.cpuPerMail)})`);
+  out(`\nper-mail log line: CPU/mail default ${fixed(loud?.cpuPerMail ?? NaN)} µs, QRELAY_LOG=quiet ${fixed(silent?.cpuPerMail ?? NaN)} µs (quiet/default, paired by round: ${times(paired(silent, loud, cpu))})`);
   out(`\ntargets (issue 9), from this run:`);
   for (const t of targets) out(`  ${t.met === undefined ? 'n/a ' : t.met ? 'met ' : 'NOT '} ${t.target}: ${t.value}`);
 

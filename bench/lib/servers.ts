@@ -90,6 +90,8 @@ export interface QrelayOptions {
   readonly workers: number;
   /** QRELAY_LOG for the daemon; undefined: not set (the default). */
   readonly log?: string;
+  /** Write a V8 CPU profile of the daemon into this folder when it exits (`node --cpu-prof`). */
+  readonly cpuProfileDir?: string;
 }
 
 /**
@@ -106,7 +108,8 @@ export async function startQrelay(o: QrelayOptions): Promise<Relay | undefined> 
   delete env.QRELAY_LOG;
   delete env.NODE_OPTIONS;
   if (o.log !== undefined) env.QRELAY_LOG = o.log;
-  const args = [MAIN, '--config', config, ...(supported ? ['--workers', String(o.workers)] : [])];
+  const profile = o.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`];
+  const args = [...profile, MAIN, '--config', config, ...(supported ? ['--workers', String(o.workers)] : [])];
   const p = start(process.execPath, args, { env, logFile: join(o.dir, 'qrelay.log') });
   try {
     return await started(o.name, p, sockets);
