@@ -40,18 +40,25 @@ const NAME = pkg.name;
 const LIB = `usr/lib/${NAME}`;
 const DOC = `usr/share/doc/${NAME}`;
 const CONFIG = 'etc/cm4all/qrelay/config.lua';
-// the one architecture whose prebuilt native modules are shipped
-const TARGET = { os: 'linux', cpu: 'x64', debian: 'amd64', libc: 'linux_x64' };
+// the architecture of this machine, whose prebuilt native modules npm ci installed and the package ships
+const DEBIAN_ARCH = { x64: 'amd64', arm64: 'arm64' };
+const TARGET = { os: 'linux', cpu: process.arch, debian: DEBIAN_ARCH[process.arch], libc: `linux_${process.arch}` };
 const NATIVE_SOURCE = /\.(?:c|cc|cpp|cxx|h|hh|hpp|S|asm|inc|def|gyp|gypi)$/;
 
-if (!existsSync(join(ROOT, 'dist', 'main.js'))) fail('dist/ is missing: run `npm run build` first (or `npm run deb`)');
-if (!existsSync(join(ROOT, 'node_modules'))) fail('node_modules/ is missing: run `npm ci` first');
+/** A reason the package cannot be built, printed without a stack trace. */
+class BuildError extends Error {}
 
 // the tree is staged as debian/<name> of a temporary folder, where dpkg-shlibdeps expects it
 const stage = mkdtempSync(join(tmpdir(), 'qrelay-deb-'));
 try {
-  const debFile = build(join(stage, 'debian', NAME));
-  console.log(debFile);
+  if (process.platform !== 'linux' || TARGET.debian === undefined) fail(`no Debian architecture for ${process.platform}-${process.arch}`);
+  if (!existsSync(join(ROOT, 'dist', 'main.js'))) fail('dist/ is missing: run `npm run build` first (or `npm run deb`)');
+  if (!existsSync(join(ROOT, 'node_modules'))) fail('node_modules/ is missing: run `npm ci` first');
+  console.log(build(join(stage, 'debian', NAME)));
+} catch (error) {
+  if (!(error instanceof BuildError)) throw error;
+  console.error(`build-deb: ${error.message}`);
+  process.exitCode = 1;
 } finally {
   rmSync(stage, { recursive: true, force: true });
 }
@@ -171,7 +178,7 @@ function copyProductionModules(destination) {
       // npm's and editors' dot files, sources of native modules (prebuilt binaries are shipped)
       if (parts.some((p) => p.startsWith('.')) || NATIVE_SOURCE.test(file)) return false;
       // prebuilt binaries for other targets (e.g. musl_x64 beside linux_x64)
-      return !parts.some((p) => /^(?:musl|darwin|win32|freebsd|openbsd|android)_/.test(p) && p !== TARGET.libc);
+      return !parts.some((p) => /^(?:linux|musl|darwin|win32|freebsd|openbsd|android)_/.test(p) && p !== TARGET.libc);
     });
   }
 }
@@ -285,6 +292,5 @@ function readOptional(file) {
 }
 
 function fail(message) {
-  console.error(`build-deb: ${message}`);
-  process.exit(1);
+  throw new BuildError(message);
 }

@@ -22,6 +22,8 @@ interface PackageJson {
 const PKG = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as PackageJson;
 const LIB = `usr/lib/${PKG.name}`;
 const UNITS = 'lib/systemd/system';
+/** koffi is a native module: the package is built for this machine's architecture. */
+const ARCH = ({ x64: 'amd64', arm64: 'arm64' } as Record<string, string>)[process.arch];
 
 function which(command: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
@@ -65,15 +67,15 @@ describe('Debian package', { skip: which('dpkg-deb') ? false : 'dpkg-deb is not 
   });
   after(() => removeDir(work));
 
-  it('is named qrelay_<version>_amd64.deb: koffi is a native module', () => {
-    assert.equal(relative(work, deb), `${PKG.name}_${PKG.version}_amd64.deb`);
+  it('is named qrelay_<version>_amd64.deb (on x64): koffi is a native module', () => {
+    assert.equal(relative(work, deb), `${PKG.name}_${PKG.version}_${ARCH}.deb`);
   });
 
   it('has control fields from package.json: version, nodejs as "engines" asks, the libraries of koffi', () => {
     const fields = controlFields(execFileSync('dpkg-deb', ['-f', deb], { encoding: 'utf8' }));
     assert.equal(fields.get('Package'), PKG.name);
     assert.equal(fields.get('Version'), PKG.version);
-    assert.equal(fields.get('Architecture'), 'amd64');
+    assert.equal(fields.get('Architecture'), ARCH);
     assert.match(fields.get('Maintainer') ?? '', /^.+ <[^@>]+@[^>]+>$/);
     const depends = (fields.get('Depends') ?? '').split(/,\s*/);
     const minimum = /^>=\s*(\S+)$/.exec(PKG.engines.node)?.[1];
@@ -117,13 +119,13 @@ describe('Debian package', { skip: which('dpkg-deb') ? false : 'dpkg-deb is not 
     assert.deepEqual(files.filter((f) => f.endsWith('.map') && f.startsWith(`${LIB}/dist`)), []);
   });
 
-  it('ships the production node_modules only, with the one linux-x64 glibc build of koffi', () => {
+  it('ships the production node_modules only, with the one linux-x64 (glibc) build of koffi', () => {
     const modules = `${LIB}/node_modules`;
     for (const name of Object.keys(PKG.dependencies)) assert.ok(files.includes(`${modules}/${name}/package.json`), name);
     for (const name of Object.keys(PKG.devDependencies)) assert.ok(!files.some((f) => f.startsWith(`${modules}/${name}/`)), `${name} is a dev dependency`);
     assert.deepEqual(
       files.filter((f) => f.endsWith('.node')),
-      [`${modules}/@koromix/koffi-linux-x64/linux_x64/koffi.node`],
+      [`${modules}/@koromix/koffi-linux-${process.arch}/linux_${process.arch}/koffi.node`],
     );
     assert.deepEqual(files.filter((f) => /\.(?:cc|hh|h|S)$/.test(f)), [], 'no sources of native modules');
   });
