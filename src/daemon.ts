@@ -4,6 +4,7 @@
 // streams; shutdown is "stop accepting, let mails in flight finish within a
 // grace period, then cancel them".
 import { ReplaySubject, Subject, concat, defer, finalize, ignoreElements, mergeMap, of, take, takeUntil, tap, throttle, timer } from 'rxjs';
+import { ServerBackoff } from './actions/server-backoff.js';
 import { logPlain } from './log.js';
 import { ConfigError, LuaEngine, type ListenRequest } from './lua/engine.js';
 import { createMailLogger, type MailLogger } from './operators/pond-log.js';
@@ -60,16 +61,22 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   }
 
   const notifier = createNotifier();
+  const backoff = new ServerBackoff({ firstMs: options.timeouts.serverBackoffFirstMs, maxMs: options.timeouts.serverBackoffMaxMs });
   const stopping$ = new Subject<void>();
   const cancelAll$ = new Subject<void>();
 
-  // SIGHUP → reload(); never two at once, and the SIGHUPs that arrive
-  // during a run coalesce into one more run after it.
+  // SIGHUP → reload(), then the host names of address objects are looked
+  // up again (mail goes on meanwhile); never two at once, and the SIGHUPs
+  // that arrive during a run coalesce into one more run after it.
   const reload$ = defer(() => {
     notifier.notify(reloadingMessage());
     return engine.reload().pipe(
       tap((error) => {
         if (error !== undefined) logPlain(error);
+      }),
+      mergeMap(() => engine.refreshAddresses()),
+      tap((lines) => {
+        for (const line of lines) logPlain(line);
         notifier.notify('READY=1');
       }),
     );
@@ -104,7 +111,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       accepted$(listeners).pipe(
         takeUntil(stopping$),
         withPeerCredentials(),
-        mergeMap((client) => serveClient(client, { policy: engine, mailLog, shutdown$: cancelAll$, timeouts: options.timeouts })),
+        mergeMap((client) => serveClient(client, { policy: engine, mailLog, shutdown$: cancelAll$, timeouts: options.timeouts, backoff })),
       ),
       of(undefined).pipe(
         tap(() => {

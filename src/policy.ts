@@ -7,7 +7,17 @@ import type { SocketAddress } from './protocol/socket-address.js';
 export type Action =
   | { readonly kind: 'discard' }
   | { readonly kind: 'reject' }
-  | { readonly kind: 'connect'; readonly address: SocketAddress }
+  | {
+      readonly kind: 'connect';
+      /** Tried one after another until one takes the mail (at least one). */
+      readonly servers: readonly SocketAddress[];
+      /** `sequential`: in the listed order; `random`: from a random one on, round the list. */
+      readonly order: 'sequential' | 'random';
+      /** Per server: establishing the connection (undefined: the default). */
+      readonly connectTimeoutMs: number | undefined;
+      /** Per server: sending without progress, waiting for the answer, between its chunks (undefined: the defaults). */
+      readonly timeoutMs: number | undefined;
+    }
   | {
       readonly kind: 'exec' | 'exec_raw';
       /** argv[0] is the program path, used as given (no PATH search). */

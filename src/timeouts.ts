@@ -22,6 +22,10 @@ export interface Timeouts {
   readonly shutdownGraceMs: number;
   /** Lua code running this long without pausing gets an uncatchable error. */
   readonly luaRunTimeMs: number;
+  /** `connect` with several servers: a server that failed is skipped this long, doubling with each further failure… */
+  readonly serverBackoffFirstMs: number;
+  /** … up to this. */
+  readonly serverBackoffMaxMs: number;
 }
 
 /** The defaults: the original's values (qmqp.md §9, exec.md §5) and ours where it has none. */
@@ -35,6 +39,8 @@ export const DEFAULT_TIMEOUTS: Timeouts = {
   killGraceMs: 60_000,
   shutdownGraceMs: 5_000,
   luaRunTimeMs: 10_000,
+  serverBackoffFirstMs: 10_000,
+  serverBackoffMaxMs: 300_000,
 };
 
 /** `pg` library: a cancel request's connection is dropped when the server neither reads it nor closes in this time. */
@@ -52,7 +58,8 @@ export function millisecondsFromEnvironment(env: NodeJS.ProcessEnv, name: string
 /**
  * The defaults with the overrides the environment gives: the operator's
  * `QRELAY_SHUTDOWN_GRACE_MS` and `QRELAY_LUA_TIME_LIMIT_MS`, and
- * `QRELAY_TEST_KILL_GRACE_MS`, which exists for the tests only.
+ * `QRELAY_TEST_KILL_GRACE_MS`, `QRELAY_TEST_BACKOFF_FIRST_MS` and
+ * `QRELAY_TEST_BACKOFF_MAX_MS`, which exist for the tests only.
  */
 export function timeoutsFromEnvironment(env: NodeJS.ProcessEnv): Timeouts {
   const d = DEFAULT_TIMEOUTS;
@@ -61,5 +68,7 @@ export function timeoutsFromEnvironment(env: NodeJS.ProcessEnv): Timeouts {
     shutdownGraceMs: millisecondsFromEnvironment(env, 'QRELAY_SHUTDOWN_GRACE_MS', d.shutdownGraceMs),
     luaRunTimeMs: millisecondsFromEnvironment(env, 'QRELAY_LUA_TIME_LIMIT_MS', d.luaRunTimeMs),
     killGraceMs: millisecondsFromEnvironment(env, 'QRELAY_TEST_KILL_GRACE_MS', d.killGraceMs),
+    serverBackoffFirstMs: millisecondsFromEnvironment(env, 'QRELAY_TEST_BACKOFF_FIRST_MS', d.serverBackoffFirstMs),
+    serverBackoffMaxMs: millisecondsFromEnvironment(env, 'QRELAY_TEST_BACKOFF_MAX_MS', d.serverBackoffMaxMs),
   };
 }

@@ -81,7 +81,13 @@ describe('examples/libraries.lua', () => {
     const decision = await decide('alice@good.example');
     assert.equal(decision.kind, 'action');
     if (decision.kind !== 'action') return;
-    assert.deepEqual(decision.action, { kind: 'connect', address: { family: 'unix', name: Buffer.from(join(dir, 'downstream.sock')), abstract: false } });
+    assert.deepEqual(decision.action, {
+      kind: 'connect',
+      servers: [{ family: 'unix', name: Buffer.from(join(dir, 'downstream.sock')), abstract: false }],
+      order: 'sequential',
+      connectTimeoutMs: undefined,
+      timeoutMs: undefined,
+    });
     const header = decision.mail.headers[0]!.toString('latin1');
     const token = /^X-Relay-Token: (\S+)\r\n$/.exec(header)![1]!;
     const [head, payload, signature] = token.split('.');

@@ -6,6 +6,15 @@ import type { ResponseText } from '../protocol/responses.js';
 export interface ActionResult {
   readonly response: ResponseText;
   readonly log?: readonly string[];
+  /** `connect`: which server answered and how many were tried. */
+  readonly relay?: RelayReport;
+}
+
+export interface RelayReport {
+  /** The server whose answer the client got (the one that took the mail, on K). */
+  readonly server: string;
+  /** How many servers were tried for the mail (skipped ones not counted). */
+  readonly tried: number;
 }
 
 /** A failure on the way, already mapped to the client's answer (qmqp.md §6). */

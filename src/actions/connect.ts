@@ -1,7 +1,8 @@
-// Action `connect`: relay the request to another QMQP server and pass its
-// answer through (qmqp.md §7–§10).
+// Action `connect`, one server: relay the request to a QMQP server and
+// read its answer (qmqp.md §7–§10).  What happened decides whether another
+// server may be tried (src/actions/failover.ts).
 import { connect as netConnect, Socket } from 'node:net';
-import { Observable, catchError, concat, defer, finalize, of, throwError } from 'rxjs';
+import { Observable, catchError, concat, defer, finalize, map, of, tap, throwError } from 'rxjs';
 import { idleTimeout } from '../operators/idle-timeout.js';
 import { connectSocket, systemErrorText } from '../native/linux.js';
 import { Responses } from '../protocol/responses.js';
@@ -11,6 +12,17 @@ import type { Timeouts } from '../timeouts.js';
 import { ActionFailure, type ActionResult, failureResult } from './action-result.js';
 import { readQmqpResponse } from './qmqp-response.js';
 import { sendRequest } from './send-request.js';
+
+/** How one attempt ended; `result` is what the client gets if it is the last. */
+export type RelayAttempt =
+  /** The server answered K, Z or D (`result.response` is its answer). */
+  | { readonly kind: 'answered'; readonly result: ActionResult }
+  /** Failed before the whole request was written: the server cannot have taken the mail. */
+  | { readonly kind: 'not-sent'; readonly result: ActionResult }
+  /** Failed after the request was written (no answer, or a malformed one): the server may have taken the mail. */
+  | { readonly kind: 'sent'; readonly result: ActionResult };
+
+export type RelayTimeouts = Pick<Timeouts, 'connectMs' | 'sendStallMs' | 'firstResponseByteMs' | 'betweenResponseChunksMs'>;
 
 function openSocket(address: SocketAddress): Socket {
   if (address.family === 'unix' && address.abstract) {
@@ -39,24 +51,26 @@ function connected(socket: Socket, connectMs: number): Observable<never> {
   }).pipe(idleTimeout({ first: connectMs, with: () => throwError(() => new ActionFailure(Responses.connectFailed, 'Connect timeout')) }));
 }
 
-/** Relays `request` (the re-assembled request, as pieces) to `address`. */
-export function relayToServer(address: SocketAddress, request: readonly Buffer[], timeouts: Timeouts): Observable<ActionResult> {
+/** Relays `request` (the re-assembled request, as pieces) to `address`; emits how it went, once. */
+export function relayToServer(address: SocketAddress, request: readonly Buffer[], timeouts: RelayTimeouts): Observable<RelayAttempt> {
   return defer(() => {
     let socket: Socket;
     try {
       socket = openSocket(address);
     } catch (e) {
-      return of<ActionResult>({ response: Responses.connectFailed, log: [(e as Error).message] });
+      return of<RelayAttempt>({ kind: 'not-sent', result: { response: Responses.connectFailed, log: [(e as Error).message] } });
     }
     socket.on('error', () => {
       // reported through the phase that is running
     });
+    let sent = false;
     return concat(
       connected(socket, timeouts.connectMs),
-      sendRequest(socket, request, timeouts.sendStallMs),
+      sendRequest(socket, request, timeouts.sendStallMs).pipe(tap({ complete: () => (sent = true) })),
       readQmqpResponse(socketChunks(socket), timeouts),
     ).pipe(
-      catchError((e: unknown) => of(failureResult(e, Responses.relayFailed, ''))),
+      map((result): RelayAttempt => ({ kind: result.response === Responses.malformedRelayResponse ? 'sent' : 'answered', result })),
+      catchError((e: unknown) => of<RelayAttempt>({ kind: sent ? 'sent' : 'not-sent', result: failureResult(e, Responses.relayFailed, '') })),
       finalize(() => socket.destroy()),
     );
   });

@@ -4,8 +4,9 @@ import { readFileSync, writeSync } from 'node:fs';
 import { Observable, Subscription, defer, map, timer } from 'rxjs';
 import { systemErrorText } from '../native/linux.js';
 import { isValidAddress } from '../protocol/address.js';
-import { DefaultPort, formatAddress, parseNumericAddress, resolveAddress, type SocketAddress } from '../protocol/socket-address.js';
+import { DefaultPort, formatAddress, parseNumericAddress, type SocketAddress } from '../protocol/socket-address.js';
 import type { Action, Decision, MailInput, MailSession, MailState, Policy } from '../policy.js';
+import { AddressBook, type ResolverKind } from './address-book.js';
 import { LuaError, LuaState, type BridgedFunction, type LuaArg, type LuaPushable, type RawFunction } from './lua-state.js';
 import { changeDirectory, configDirectory } from './config-path.js';
 import { DEFAULT_TIMEOUTS } from '../timeouts.js';
@@ -45,14 +46,6 @@ interface Entry {
   run_task: number;
 }
 
-const RESOLVER_DEFAULTS = {
-  qmqp: [DefaultPort.qmqp, 'stream'],
-  log: [DefaultPort.pond, 'dgram'],
-  control: [DefaultPort.control, 'dgram'],
-} as const;
-
-const ADDRESS_CACHE_LIMIT = 1024;
-
 export interface EngineOptions {
   /** How long Lua code may run without pausing before it gets an error. */
   readonly runTimeLimitMs?: number;
@@ -63,8 +56,7 @@ function luaSource(name: string): Buffer {
 }
 
 export class LuaEngine implements Policy {
-  private readonly addresses: SocketAddress[] = [];
-  private readonly connectCache = new Map<string, SocketAddress>();
+  private readonly addresses = new AddressBook();
   private readonly waiting = new Map<number, (values: LuaArg[]) => void>();
   private readonly operations = new Map<string, Operation>([
     ['sleep', (args) => timer(Math.max(0, Number(args[0]) * 1000)).pipe(map((): LuaPushable[] => []))],
@@ -111,13 +103,10 @@ export class LuaEngine implements Policy {
       },
     };
     const primitives: Record<string, BridgedFunction> = {
-      address_tostring: ([id]) => formatAddress(this.addresses[Number(id)]!),
-      resolve: ([kind, text]) => {
-        const [port, type] = RESOLVER_DEFAULTS[kind as keyof typeof RESOLVER_DEFAULTS];
-        return this.addAddress(wrapAddressError(() => resolveAddress(String(text), port, type)));
-      },
+      address_tostring: ([id]) => formatAddress(this.addresses.first(Number(id))!),
+      resolve: ([kind, text]) => wrapAddressError(() => this.addresses.resolve(kind as ResolverKind, String(text))),
       check_address: ([text]) => {
-        this.connectAddress(String(text));
+        wrapAddressError(() => this.addresses.numericAddress(String(text)));
       },
       valid_address: ([text]) => typeof text === 'string' && isValidAddress(text),
       listen: ([handler, address, size]) => {
@@ -160,24 +149,18 @@ export class LuaEngine implements Policy {
     };
   }
 
-  /** Registers an address object; its id is what Lua holds. */
-  addAddress(address: SocketAddress): number {
-    this.addresses.push(address);
-    return this.addresses.length - 1;
-  }
-
+  /** The address of object `id` (the first, for objects holding several). */
   addressById(id: number): SocketAddress | undefined {
-    return this.addresses[id];
+    return this.addresses.first(id);
   }
 
-  private connectAddress(text: string): SocketAddress {
-    let address = this.connectCache.get(text);
-    if (address === undefined) {
-      address = wrapAddressError(() => parseNumericAddress(text, DefaultPort.qmqp));
-      if (this.connectCache.size >= ADDRESS_CACHE_LIMIT) this.connectCache.clear();
-      this.connectCache.set(text, address);
-    }
-    return address;
+  /**
+   * Looks up the host names of address objects again (after `reload()` on
+   * SIGHUP); mail goes on meanwhile.  Emits the log lines (changes,
+   * failures) once all lookups are done.
+   */
+  refreshAddresses(): Observable<string[]> {
+    return defer(() => this.addresses.refresh());
   }
 
   private runConfig(configPath: string): void {
@@ -205,7 +188,7 @@ export class LuaEngine implements Policy {
           throw new ConfigError((e as Error).message);
         }
       case 'address':
-        return this.addresses[Number(value)];
+        return this.addresses.first(Number(value));
       default:
         throw new ConfigError(`log_server must be an address string or an address object, not a ${String(value)}`);
     }
@@ -272,11 +255,8 @@ export class LuaEngine implements Policy {
       case 'discard':
       case 'reject':
         return { kind };
-      case 'connect': {
-        const address = values[at + 1] === 'string' ? this.connectAddress(String(values[at + 2])) : this.addresses[Number(values[at + 2])];
-        if (address === undefined) throw new Error('Unknown address object');
-        return { kind, address };
-      }
+      case 'connect':
+        return this.readConnect(values, at + 1);
       case 'exec':
       case 'exec_raw': {
         const timeout = values[at + 1];
@@ -289,6 +269,28 @@ export class LuaEngine implements Policy {
       default:
         throw new Error(`Unknown action ${String(kind)}`);
     }
+  }
+
+  /** The fields after `'connect'` (runtime.lua's action_values): order, timeouts, servers. */
+  private readConnect(values: LuaArg[], at: number): Action {
+    const [order, connectTimeout, timeout, count] = values.slice(at, at + 4);
+    const servers: SocketAddress[] = [];
+    for (let i = 0, v = at + 4; i < Number(count); i++, v += 2) {
+      if (values[v] === 'string') {
+        servers.push(this.addresses.numericAddress(String(values[v + 1])));
+        continue;
+      }
+      const listed = this.addresses.addresses(Number(values[v + 1]));
+      if (listed === undefined) throw new Error('Unknown address object');
+      servers.push(...listed);
+    }
+    return {
+      kind: 'connect',
+      servers,
+      order: order === 'random' ? 'random' : 'sequential',
+      connectTimeoutMs: typeof connectTimeout === 'number' ? connectTimeout * 1000 : undefined,
+      timeoutMs: typeof timeout === 'number' ? timeout * 1000 : undefined,
+    };
   }
 
   /** Runs the script's global `reload()`; emits once when it is over (errors as text). */

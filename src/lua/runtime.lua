@@ -140,44 +140,95 @@ end
 
 local DISCARD, REJECT = { 'discard' }, { 'reject' }
 
-local function connect(self, ...)
-  if select('#', ...) ~= 1 then error('Invalid parameters', 2) end
-  local address = ...
+-- A number option in seconds: a number or numeric string, normal, 0 < t <= 3600.
+local function seconds_option(value)
+  local t = tonumber(value)
+  if (type(value) ~= 'number' and type(value) ~= 'string') or t == nil then error('Timeout is not a number', 6) end
+  -- normal, positive, at most an hour (rejects 0, NaN, infinities, subnormals)
+  if not (t >= 2.2250738585072014e-308 and t <= 3600) then error('Bad timeout value', 6) end
+  return t
+end
+
+-- Checks an options table: each key a string handled by `handlers[key]`.
+local function parse_options(options, action, handlers)
+  for key, value in next, options do
+    if type(key) ~= 'string' then error('Option key is not a string', 4) end
+    local handler = handlers[key]
+    if handler == nil then error('Unknown option', 4) end
+    handler(action, value)
+  end
+end
+
+local EXEC_OPTIONS = {
+  env = function(action, value)
+    if type(value) ~= 'table' then error('env must be a table', 5) end
+    local env, n = {}, 0
+    for name, v in next, value do
+      if type(name) ~= 'string' then error('Environment name is not a string', 5) end
+      if type(v) ~= 'string' then error('Environment value is not a string', 5) end
+      n = n + 1
+      if n > 32 then error('Too many environment variables', 5) end
+      env[n] = name .. '=' .. v
+    end
+    action.env = env
+  end,
+  timeout = function(action, value) action.timeout = seconds_option(value) end,
+}
+
+local CONNECT_OPTIONS = {
+  connect_timeout = function(action, value) action.connect_timeout = seconds_option(value) end,
+  timeout = function(action, value) action.timeout = seconds_option(value) end,
+  order = function(action, value)
+    if value ~= 'sequential' and value ~= 'random' then error('Bad order value', 5) end
+    action.order = value
+  end,
+}
+
+local MAX_SERVERS = 32
+
+-- One server of `connect` as the engine reads it: 'string', text or 'object', id.
+-- `n` is its argument number, `element` its index in a list argument.
+local function server_of(address, n, element)
   local t = type(address)
   if t == 'string' or t == 'number' then
     address = str51(address)
     js.check_address(address)
-    return new_action({ 'connect', 'string', address })
+    return 'string', address
   end
   local id = address_of[address]
-  if id == nil then argerror(1, 'connect', 'SocketAddress expected, got ' .. (t == 'userdata' and 'userdata' or t)) end
-  return new_action({ 'connect', 'object', id })
+  if id == nil then
+    local got = t == 'userdata' and 'userdata' or t
+    argerror(n, 'connect', 'SocketAddress expected, got ' .. got .. (element and ' at index ' .. element or ''), 3)
+  end
+  return 'object', id
 end
 
-local function parse_options(options, action)
-  for key, value in next, options do
-    if type(key) ~= 'string' then error('Option key is not a string', 4) end
-    if key == 'env' then
-      if type(value) ~= 'table' then error('env must be a table', 4) end
-      local env, n = {}, 0
-      for name, v in next, value do
-        if type(name) ~= 'string' then error('Environment name is not a string', 4) end
-        if type(v) ~= 'string' then error('Environment value is not a string', 4) end
-        n = n + 1
-        if n > 32 then error('Too many environment variables', 4) end
-        env[n] = name .. '=' .. v
-      end
-      action.env = env
-    elseif key == 'timeout' then
-      local t = tonumber(value)
-      if (type(value) ~= 'number' and type(value) ~= 'string') or t == nil then error('Timeout is not a number', 4) end
-      -- normal, positive, at most an hour (rejects 0, NaN, infinities, subnormals)
-      if not (t >= 2.2250738585072014e-308 and t <= 3600) then error('Bad timeout value', 4) end
-      action.timeout = t
-    else
-      error('Unknown option', 4)
+-- m:connect(address, ...) or m:connect({address, ...}, [options]); a table
+-- after two or more addresses is the options table.
+local function connect(self, ...)
+  local n = select('#', ...)
+  if n == 0 then error('Invalid parameters', 2) end
+  local list, options = ...
+  local listed = type(list) == 'table'
+  if listed then
+    if n > 2 or (n == 2 and type(options) ~= 'table') then error('Invalid parameters', 2) end
+    if list[1] == nil then argerror(1, 'connect', 'SocketAddress expected, got table') end
+  else
+    list, options = { ... }, nil
+    if n >= 2 and type(list[n]) == 'table' then
+      options = list[n]
+      list[n] = nil
     end
   end
+  local count = #list
+  if count > MAX_SERVERS then argerror(listed and 1 or MAX_SERVERS + 1, 'connect', 'Too many servers') end
+  local servers = {}
+  for i = 1, count do
+    servers[2 * i - 1], servers[2 * i] = server_of(list[i], listed and 1 or i, listed and i or nil)
+  end
+  local action = { 'connect', servers = servers }
+  if options then parse_options(options, action, CONNECT_OPTIONS) end
+  return new_action(action)
 end
 
 local function make_exec(kind)
@@ -200,7 +251,7 @@ local function make_exec(kind)
       else argerror(i, kind, 'string expected, got ' .. t) end
     end
     local action = { kind, argv = argv }
-    if options then parse_options(options, action) end
+    if options then parse_options(options, action, EXEC_OPTIONS) end
     return new_action(action)
   end
 end
@@ -208,7 +259,11 @@ end
 -- Flattens an action for the engine: kind, then the kind's fields.
 local function action_values(a)
   local kind = a[1]
-  if kind == 'connect' then return kind, a[2], a[3] end
+  if kind == 'connect' then
+    local servers = a.servers
+    local n = #servers
+    return kind, a.order or 'sequential', a.connect_timeout or false, a.timeout or false, n // 2, unpack(servers, 1, n)
+  end
   if kind == 'exec' or kind == 'exec_raw' then
     local env = a.env
     local argv = a.argv

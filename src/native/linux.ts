@@ -233,23 +233,16 @@ export function getXattr(path: string, name: string, max: number): Buffer | unde
 export const AI_NUMERICHOST = 0x4;
 export const AI_ADDRCONFIG = 0x20;
 
-/**
- * getaddrinfo(3) for one host and service; the addresses in the resolver's
- * order, or a string with gai_strerror's text.
- */
-export function getAddrInfo(
-  host: string,
-  service: string,
-  flags: number,
-  type: 'stream' | 'dgram',
-): NativeAddress[] | string {
-  const hints = { ai_flags: flags, ai_family: 0, ai_socktype: SocketType[type], ai_protocol: 0, ai_addrlen: 0, ai_addr: null, ai_canonname: null, ai_next: null };
-  const out: unknown[] = [null];
-  const rc = c.getaddrinfo(host, service, hints, out) as number;
+function addrInfoHints(flags: number, type: 'stream' | 'dgram'): object {
+  return { ai_flags: flags, ai_family: 0, ai_socktype: SocketType[type], ai_protocol: 0, ai_addrlen: 0, ai_addr: null, ai_canonname: null, ai_next: null };
+}
+
+/** getaddrinfo's outcome: the IPv4/IPv6 addresses of the list (which it frees), or gai_strerror's text. */
+function addrInfoResult(rc: number, list: unknown): NativeAddress[] | string {
   if (rc !== 0) return c.gaiStrerror(rc) as string;
   const result: NativeAddress[] = [];
   try {
-    for (let p = out[0]; p !== null; ) {
+    for (let p = list; p !== null; ) {
       const ai = koffi.decode(p, AddrInfo) as { ai_family: number; ai_addrlen: number; ai_addr: unknown; ai_next: unknown };
       const sa = Buffer.from(koffi.decode(ai.ai_addr, koffi.array('uint8_t', ai.ai_addrlen)) as number[]);
       if (ai.ai_family === AF_INET) {
@@ -260,9 +253,30 @@ export function getAddrInfo(
       p = ai.ai_next;
     }
   } finally {
-    c.freeaddrinfo(out[0]);
+    c.freeaddrinfo(list);
   }
   return result;
+}
+
+/**
+ * getaddrinfo(3) for one host and service; the addresses in the resolver's
+ * order, or a string with gai_strerror's text.
+ */
+export function getAddrInfo(host: string, service: string, flags: number, type: 'stream' | 'dgram'): NativeAddress[] | string {
+  const out: unknown[] = [null];
+  const rc = c.getaddrinfo(host, service, addrInfoHints(flags, type), out) as number;
+  return addrInfoResult(rc, out[0]);
+}
+
+/** getAddrInfo on a worker thread: the event loop goes on while the resolver waits for DNS. */
+export function getAddrInfoAsync(host: string, service: string, flags: number, type: 'stream' | 'dgram'): Promise<NativeAddress[] | string> {
+  return new Promise((resolve, reject) => {
+    const out: unknown[] = [null];
+    c.getaddrinfo.async(host, service, addrInfoHints(flags, type), out, (error: unknown, rc: number) => {
+      if (error) reject(error instanceof Error ? error : new Error(String(error)));
+      else resolve(addrInfoResult(rc, out[0]));
+    });
+  });
 }
 
 /** inet_ntop(3) of a 4- or 16-byte address. */

@@ -3,6 +3,7 @@
 // socket in src/streams/datagram-socket.ts.
 import { performance } from 'node:perf_hooks';
 import { tap, type MonoTypeOperatorFunction } from 'rxjs';
+import type { RelayReport } from '../actions/action-result.js';
 import { logPlain } from '../log.js';
 import { ConfigError } from '../lua/errors.js';
 import { systemErrorText } from '../native/linux.js';
@@ -16,7 +17,7 @@ import type { CancelReason } from './client-gone.js';
 import type { Client } from './peer-credentials.js';
 
 export type MailResult =
-  | { readonly kind: 'answered'; readonly response: ResponseText; readonly relayed: boolean }
+  | { readonly kind: 'answered'; readonly response: ResponseText; readonly relayed: boolean; readonly relay?: RelayReport }
   /** `relayed`: a relaying action had started when the mail was cancelled. */
   | { readonly kind: 'canceled'; readonly reason: CancelReason; readonly relayed: boolean };
 

@@ -11,6 +11,7 @@ import { logDomain } from '../log.js';
 import { isRelayingAction, type Policy } from '../policy.js';
 import { describeNetstringError, type NetstringReadResult } from '../protocol/netstring-reader.js';
 import { parseQmqpRequest, type QmqpRequest } from '../protocol/qmqp.js';
+import type { ServerBackoff } from '../actions/server-backoff.js';
 import { socketChunks } from '../streams/socket-chunks.js';
 import { systemErrorText } from '../native/linux.js';
 import type { Timeouts } from '../timeouts.js';
@@ -31,6 +32,8 @@ export interface ServeOptions {
   /** Emits when the daemon shuts down: mails in flight are cancelled. */
   readonly shutdown$: Observable<unknown>;
   readonly timeouts: Timeouts;
+  /** Which downstream servers `connect` skips for now (per process). */
+  readonly backoff: ServerBackoff;
 }
 
 function processMail(client: Client, request: QmqpRequest, unread: Buffer, options: ServeOptions): Observable<never> {
@@ -39,7 +42,7 @@ function processMail(client: Client, request: QmqpRequest, unread: Buffer, optio
   let relaying = false;
   return decision$.pipe(
     tap((decision) => (relaying = decision.kind === 'action' && isRelayingAction(decision.action))),
-    executeAction(client, request, options.timeouts),
+    executeAction(client, request, options),
     map((answer): MailResult => ({ kind: 'answered', ...answer })),
     cancelOn(clientGone(client, unread, options.shutdown$), (reason): MailResult => ({ kind: 'canceled', reason, relayed: relaying })),
     map((result): MailOutcome => ({ client, request, mail: session.close(), result })),

@@ -1,7 +1,7 @@
 // Address strings of the Lua API (lua-api.md §7): `/path`, `@abstract`,
 // `host[:port]` with the original's host syntax, resolved numerically for
 // actions and with DNS by the startup resolvers.
-import { AI_ADDRCONFIG, AI_NUMERICHOST, formatIp, getAddrInfo, type NativeAddress } from '../native/linux.js';
+import { AI_ADDRCONFIG, AI_NUMERICHOST, formatIp, getAddrInfo, getAddrInfoAsync, type NativeAddress } from '../native/linux.js';
 
 export type SocketAddress = NativeAddress;
 
@@ -66,26 +66,72 @@ function localAddress(s: string): SocketAddress | undefined {
   return undefined;
 }
 
-function resolve(s: string, defaultPort: number, flags: number, type: 'stream' | 'dgram'): SocketAddress {
-  const local = localAddress(s);
-  if (local !== undefined) return local;
+/** What getaddrinfo is asked for a `host[:port]` string. */
+interface Lookup {
+  readonly host: string;
+  readonly service: string;
+}
+
+function lookupOf(s: string, defaultPort: number): Lookup {
   const { host, port } = splitHostPort(s);
-  const service = port ?? String(defaultPort);
-  const found = getAddrInfo(host, service, flags, type);
-  if (typeof found === 'string') throw new AddressError(`Failed to resolve ${quote(host)}:${quote(service)}: ${found}`);
-  const chosen = found.find((a) => a.family === 6) ?? found[0];
-  if (chosen === undefined) throw new AddressError(`Failed to resolve ${quote(host)}:${quote(service)}: No address`);
-  return chosen;
+  return { host, service: port ?? String(defaultPort) };
+}
+
+/**
+ * The resolver's answer as an address list: the address the original picks
+ * (the first IPv6 one, else the first) first, then the others in the
+ * resolver's order.
+ */
+function addressList(lookup: Lookup, found: readonly SocketAddress[] | string): SocketAddress[] {
+  const what = `${quote(lookup.host)}:${quote(lookup.service)}`;
+  if (typeof found === 'string') throw new AddressError(`Failed to resolve ${what}: ${found}`);
+  const chosen = found.findIndex((a) => a.family === 6);
+  if (found.length === 0) throw new AddressError(`Failed to resolve ${what}: No address`);
+  if (chosen <= 0) return [...found];
+  return [found[chosen]!, ...found.slice(0, chosen), ...found.slice(chosen + 1)];
+}
+
+function resolveList(s: string, defaultPort: number, flags: number, type: 'stream' | 'dgram'): SocketAddress[] {
+  const local = localAddress(s);
+  if (local !== undefined) return [local];
+  const lookup = lookupOf(s, defaultPort);
+  return addressList(lookup, getAddrInfo(lookup.host, lookup.service, flags, type));
 }
 
 /** A numeric address string (actions, `log_server`, `socket:connect`). */
 export function parseNumericAddress(s: string, defaultPort: number, type: 'stream' | 'dgram' = 'stream'): SocketAddress {
-  return resolve(s, defaultPort, AI_NUMERICHOST, type);
+  return resolveList(s, defaultPort, AI_NUMERICHOST, type)[0]!;
 }
 
-/** A startup resolver (`qmqp_resolve` etc.): host names allowed. */
+/**
+ * A startup resolver (`qmqp_resolve` etc.): host names allowed.  Every
+ * address of the name, the one the original would pick first.
+ */
+export function resolveAddresses(s: string, defaultPort: number, type: 'stream' | 'dgram'): SocketAddress[] {
+  return resolveList(s, defaultPort, AI_ADDRCONFIG, type);
+}
+
+/** The first of resolveAddresses(): the one address the original keeps. */
 export function resolveAddress(s: string, defaultPort: number, type: 'stream' | 'dgram'): SocketAddress {
-  return resolve(s, defaultPort, AI_ADDRCONFIG, type);
+  return resolveAddresses(s, defaultPort, type)[0]!;
+}
+
+/** Whether resolving `s` again may give other addresses (a host name, not a path or a numeric address). */
+export function isHostName(s: string): boolean {
+  if (localAddress(s) !== undefined) return false;
+  try {
+    return typeof getAddrInfo(splitHostPort(s).host, '0', AI_NUMERICHOST, 'stream') === 'string';
+  } catch {
+    return false;
+  }
+}
+
+/** resolveAddresses() without blocking the event loop (the lookup runs on a worker thread). */
+export async function resolveAddressesAsync(s: string, defaultPort: number, type: 'stream' | 'dgram'): Promise<SocketAddress[]> {
+  const local = localAddress(s);
+  if (local !== undefined) return [local];
+  const lookup = lookupOf(s, defaultPort);
+  return addressList(lookup, await getAddrInfoAsync(lookup.host, lookup.service, AI_ADDRCONFIG, type));
 }
 
 function isV4Mapped(a: Buffer): boolean {

@@ -68,6 +68,8 @@ export interface StartOptions {
   readonly noWait?: boolean;
   /** What counts as ready (default: readyPath exists and is a socket). */
   readonly ready?: (stdout: string, stderr: string) => boolean;
+  /** A command that runs the daemon (its argv appended), e.g. unshare; it must exec it (same pid). */
+  readonly wrapper?: readonly string[];
 }
 
 /**
@@ -78,7 +80,7 @@ export async function startDaemon(options: StartOptions): Promise<RunningDaemon>
   const dir = options.dir ?? tempDir();
   const configPath = join(dir, 'config.lua');
   writeFileSync(configPath, options.config);
-  const argv = [...(options.command ?? [process.execPath, MAIN]), ...(options.args ?? ['--config', configPath])];
+  const argv = [...(options.wrapper ?? []), ...(options.command ?? [process.execPath, MAIN]), ...(options.args ?? ['--config', configPath])];
   // setpriv execs the daemon (same pid) with a parent-death signal: a test
   // runner that is itself killed cannot leave daemons behind
   const [file, ...args] = SETPRIV === undefined ? argv : [SETPRIV, '--pdeathsig', 'SIGKILL', ...argv];

@@ -59,21 +59,29 @@ export interface RecordedRequest {
 }
 
 export interface DownstreamServer {
+  /** The Unix socket path, or `host:port` (`[host]:port` for IPv6) for TCP: the address for `m:connect`. */
   readonly path: string;
   readonly requests: Buffer[];
   readonly server: Server;
+  /** How many connections it accepted. */
+  connections(): number;
   close(): Promise<void>;
 }
 
+/** Where a test server listens: a Unix socket path, or a TCP host and port (0: any free port). */
+export type ListenAt = string | { readonly host: string; readonly port: number };
+
 /**
- * A QMQP server on `path`: reads one complete request (outer netstring) per
+ * A QMQP server on `at`: reads one complete request (outer netstring) per
  * connection and answers with `answer(request)` (raw bytes, or undefined to
  * keep the connection open without answering).
  */
-export function downstreamServer(path: string, answer: (request: Buffer, socket: Socket) => Buffer | undefined): Promise<DownstreamServer> {
+export function downstreamServer(at: ListenAt, answer: (request: Buffer, socket: Socket) => Buffer | undefined): Promise<DownstreamServer> {
   const requests: Buffer[] = [];
   const sockets = new Set<Socket>();
+  let connections = 0;
   const server = createServer((socket) => {
+    connections++;
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => {});
@@ -89,18 +97,29 @@ export function downstreamServer(path: string, answer: (request: Buffer, socket:
       if (reply !== undefined) socket.end(reply);
     });
   });
-  return new Promise((resolve) => {
-    server.listen(path, () =>
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    const listening = (): void => {
+      const tcp = server.address();
+      const path =
+        typeof at === 'string' || tcp === null || typeof tcp === 'string'
+          ? String(at)
+          : tcp.family === 'IPv6'
+            ? `[${tcp.address}]:${tcp.port}`
+            : `${tcp.address}:${tcp.port}`;
       resolve({
         path,
         requests,
         server,
+        connections: () => connections,
         close: () =>
           new Promise<void>((r) => {
             for (const s of sockets) s.destroy();
             server.close(() => r());
           }),
-      }),
-    );
+      });
+    };
+    if (typeof at === 'string') server.listen(at, listening);
+    else server.listen(at.port, at.host, listening);
   });
 }
