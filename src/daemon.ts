@@ -5,14 +5,15 @@
 // grace period, then cancel them".
 import { ReplaySubject, Subject, concat, defer, finalize, ignoreElements, mergeMap, of, take, takeUntil, tap, throttle, timer } from 'rxjs';
 import { ServerBackoff } from './actions/server-backoff.js';
-import { logPlain } from './log.js';
+import { performance } from 'node:perf_hooks';
+import { logMails, logPlain, logValue } from './log.js';
 import { ConfigError, LuaEngine, type ListenRequest } from './lua/engine.js';
 import { createMailLogger, type MailLogger } from './operators/pond-log.js';
 import { withPeerCredentials } from './operators/peer-credentials.js';
 import { serveClient } from './operators/serve-client.js';
 import { terminateAllChildren } from './streams/child-process.js';
 import { closeAllPgConnections } from './lua/libs/pg.js';
-import { accepted$, adoptListener, bindListener, type Listener } from './streams/listener.js';
+import { accepted$, adoptListener, bindListener, removeOwnFiles, type Listener } from './streams/listener.js';
 import { pendingSignals, signalNumber } from './streams/signals.js';
 import { createNotifier, reloadingMessage, takeListenFds, watchdogPings$ } from './streams/systemd.js';
 import type { Timeouts } from './timeouts.js';
@@ -21,6 +22,18 @@ export interface DaemonOptions {
   readonly configPath: string;
   /** Every timeout of the daemon (src/timeouts.ts). */
   readonly timeouts: Timeouts;
+  /** qrelay's version, for the startup line. */
+  readonly version: string;
+}
+
+/** The startup lines (docs/logging.md): the process and config, then one per listener. */
+function logStartup(configPath: string, listeners: readonly Listener[], version: string): void {
+  logPlain(`qrelay ${version} started: pid=${process.pid} config=${logValue(configPath)} listeners=${listeners.length}`);
+  for (const l of listeners) logPlain(`listening: listener=${logValue(l.name)} handler=${l.handler} max_size=${l.maxSize}`);
+}
+
+function logReload(result: 'none' | 'ran' | 'failed', ms: number): void {
+  logPlain(result === 'none' ? 'reload: result=none (the script defines no reload function)' : `reload: result=${result === 'ran' ? 'ok' : 'failed'} ms=${ms.toFixed(1)}`);
 }
 
 function listenerHost(listeners: ReplaySubject<Listener>): (request: ListenRequest) => void {
@@ -42,13 +55,13 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   const hangups = pendingSignals('SIGHUP');
 
   const listeners = new ReplaySubject<Listener>();
-  let listenerCount = 0;
-  listeners.subscribe(() => listenerCount++);
+  const opened: Listener[] = [];
+  listeners.subscribe((l) => opened.push(l));
   let engine: LuaEngine;
   let mailLog: MailLogger | undefined;
   try {
     engine = await LuaEngine.load(options.configPath, { listen: listenerHost(listeners) }, { runTimeLimitMs: options.timeouts.luaRunTimeMs });
-    if (listenerCount === 0) throw new ConfigError('No QMQP listeners configured');
+    if (opened.length === 0) throw new ConfigError('No QMQP listeners configured');
     const logServer = engine.finishStartup();
     mailLog = logServer === undefined ? undefined : createMailLogger(logServer);
   } catch (e) {
@@ -57,8 +70,10 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     if (!(e instanceof ConfigError)) throw e;
     logPlain(e.message);
     listeners.subscribe((l) => l.server.close());
+    removeOwnFiles(opened);
     return 1;
   }
+  if (logMails) logStartup(options.configPath, opened, options.version);
 
   const notifier = createNotifier();
   const backoff = new ServerBackoff({ firstMs: options.timeouts.serverBackoffFirstMs, maxMs: options.timeouts.serverBackoffMaxMs });
@@ -70,9 +85,11 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   // that arrive during a run coalesce into one more run after it.
   const reload$ = defer(() => {
     notifier.notify(reloadingMessage());
+    const started = performance.now();
     return engine.reload().pipe(
-      tap((error) => {
-        if (error !== undefined) logPlain(error);
+      tap((outcome) => {
+        if (outcome.kind === 'failed') logPlain(outcome.error);
+        if (logMails) logReload(outcome.kind, performance.now() - started);
       }),
       mergeMap(() => engine.refreshAddresses()),
       tap((lines) => {
@@ -123,6 +140,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     )
       .pipe(
         finalize(() => {
+          removeOwnFiles(opened);
           cancelAll$.complete();
           notifier.close();
           resolve(0);

@@ -1,17 +1,58 @@
 // One line on stderr per event (daemon.md §9): `[DOMAIN] TEXT`, single-line.
+// QRELAY_LOG chooses how much (docs/logging.md): `quiet` is the original's
+// output exactly; `mail` (the default) adds a line per mail, a mail id in
+// the domain of the lines about a mail, and startup and reload lines;
+// `debug` adds lines for connections that carry no mail.
+import { randomInt } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import type { PeerCredentials } from './native/linux.js';
 
-function singleLine(text: string): string {
-  return text.trim().replace(/\s+/g, ' ');
+export type LogLevel = 'quiet' | 'mail' | 'debug';
+
+const LEVELS: readonly LogLevel[] = ['quiet', 'mail', 'debug'];
+
+function levelFromEnvironment(): LogLevel {
+  const text = process.env.QRELAY_LOG;
+  if (text === undefined || text === '') return 'mail';
+  if ((LEVELS as readonly string[]).includes(text)) return text as LogLevel;
+  write(`QRELAY_LOG=${text} is not one of quiet, mail, debug; using mail\n`);
+  return 'mail';
+}
+
+/** Lines written by logMailLine wait here for the end of the event-loop turn. */
+let pending: string[] = [];
+let flushScheduled = false;
+
+function flush(): void {
+  flushScheduled = false;
+  if (pending.length === 0) return;
+  const text = pending.length === 1 ? pending[0]! : pending.join('');
+  pending = [];
+  try {
+    writeSync(2, text);
+  } catch {
+    // stderr is gone; nothing sensible is left to do with a log line
+  }
 }
 
 function write(line: string): void {
+  if (pending.length > 0) flush();
   try {
     writeSync(2, line);
   } catch {
     // stderr is gone; nothing sensible is left to do with a log line
   }
+}
+
+process.on('exit', flush);
+
+/** The level chosen by QRELAY_LOG for this process. */
+export const logLevel: LogLevel = levelFromEnvironment();
+/** Whether per-mail lines, mail ids, startup and reload lines are written. */
+export const logMails = logLevel !== 'quiet';
+
+function singleLine(text: string): string {
+  return text.trim().replace(/\s+/g, ' ');
 }
 
 /** A line in a domain (a connection or a child-process kind). */
@@ -24,7 +65,37 @@ export function logPlain(text: string): void {
   write(text.endsWith('\n') ? text : text + '\n');
 }
 
-/** The per-connection domain: `pid=N uid=N`, or `connection` without credentials. */
-export function connectionDomain(credentials: PeerCredentials | undefined): string {
-  return credentials === undefined ? 'connection' : `pid=${credentials.pid} uid=${credentials.uid}`;
+/**
+ * A per-mail line (`line` ends with a newline).  Lines written in one turn
+ * of the event loop go out with one write(2) at its end, so that logging
+ * costs little per mail under load.
+ */
+export function logMailLine(line: string): void {
+  pending.push(line);
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flush);
+  }
+}
+
+/** A `key=value` value: as it is when plain, else a JSON string (quotes, escapes). */
+export function logValue(text: string): string {
+  return /^[!#-<>-~]+$/.test(text) ? text : JSON.stringify(text);
+}
+
+const idBase = randomInt(2 ** 32);
+let idCount = 0;
+
+/** A new short mail id: 8 hex digits, unique within the process, random across restarts. */
+export function newMailId(): string {
+  return ((idBase + idCount++) >>> 0).toString(16).padStart(8, '0');
+}
+
+/**
+ * The per-connection domain: `pid=N uid=N` (or `connection` without
+ * credentials), followed by ` mail=ID` unless QRELAY_LOG=quiet.
+ */
+export function connectionDomain(credentials: PeerCredentials | undefined, mailId: string): string {
+  const who = credentials === undefined ? 'connection' : `pid=${credentials.pid} uid=${credentials.uid}`;
+  return logMails ? `${who} mail=${mailId}` : who;
 }

@@ -1,25 +1,35 @@
 #!/usr/bin/env node
 // Entry point of the `qrelay` command.
-import { DEFAULT_CONFIG, USAGE, parseCommandLine } from './cli.js';
-import { runDaemon } from './daemon.js';
+import { HELP, USAGE, packageVersion, parseCommandLine } from './cli.js';
 import { timeoutsFromEnvironment } from './timeouts.js';
 
 const commandLine = parseCommandLine(process.argv.slice(2));
 switch (commandLine.kind) {
   case 'help':
-    process.stdout.write(`${USAGE}\n\nRuns the QMQP relay with the Lua configuration at PATH (default ${DEFAULT_CONFIG}).\n`);
+    process.stdout.write(`${HELP}\n`);
+    break;
+  case 'version':
+    process.stdout.write(`qrelay ${packageVersion()}\n`);
     break;
   case 'usage-error':
-    process.stderr.write(`${USAGE}\n`);
+    process.stderr.write(`qrelay: ${commandLine.message}\n${USAGE}\n`);
     process.exitCode = 1;
+    break;
+  case 'check':
+    // a loaded engine may hold timers: exit when the answer is printed
+    process.exit(await (await import('./check/main.js')).runCheck(commandLine.args));
+    break;
+  case 'send':
+    process.exitCode = await (await import('./send/main.js')).runSend(commandLine.args);
     break;
   case 'run':
     // exit as soon as the daemon is done: children, timers of abandoned
     // work and the like must not keep the process alive
     process.exit(
-      await runDaemon({
-        configPath: commandLine.configPath,
+      await (await import('./daemon.js')).runDaemon({
+        configPath: commandLine.args.configPath,
         timeouts: timeoutsFromEnvironment(process.env),
+        version: packageVersion(),
       }),
     );
 }

@@ -89,7 +89,7 @@ describe('exec_raw', () => {
   it('logs a death by signal in both domains', async () => {
     assert.equal(await sendCase(suite(), 'v-kill9'), '22:Zinternal server error,');
     await suite().waitForStderr(/\[exec_raw\] died from signal 9\n/);
-    await suite().waitForStderr(/\[pid=\d+ uid=\d+\] Exit status 9\n/);
+    await suite().waitForStderr(/\[pid=\d+ uid=\d+ mail=[0-9a-f]{8}\] Exit status 9\n/);
   });
 
   it('passes argv exactly, argv[0] as given, a relative program resolved against /', async () => {
@@ -116,9 +116,9 @@ describe('exec_raw', () => {
 
   it('answers Zinternal server error when the program cannot be executed', async () => {
     assert.equal(await sendCase(suite(), 'missing'), '22:Zinternal server error,');
-    await suite().waitForStderr(/\] Failed to execute process: No such file or directory\n/);
+    await suite().waitForStderr(/\] Failed to execute process: \S+: No such file or directory\n/);
     assert.equal(await sendCase(suite(), 'not-executable'), '22:Zinternal server error,');
-    await suite().waitForStderr(/\] Failed to execute process: Permission denied\n/);
+    await suite().waitForStderr(/\] Failed to execute process: \S+: Permission denied\n/);
   });
 
   it('does not search PATH for a program without a slash', async () => {

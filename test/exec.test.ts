@@ -103,7 +103,7 @@ describe('exec', () => {
   it('answers Zinternal server error for a death by signal', async () => {
     assert.equal(await sendCase(suite(), 'kill-9'), '22:Zinternal server error,');
     await suite().waitForStderr(/\[exec\] died from signal 9\n/);
-    await suite().waitForStderr(/\[pid=\d+ uid=\d+\] Exit status 9\n/);
+    await suite().waitForStderr(/\[pid=\d+ uid=\d+ mail=[0-9a-f]{8}\] Exit status 9\n/);
   });
 
   it('treats a short answer followed by a newline as garbage', async () => {
@@ -149,9 +149,9 @@ describe('exec', () => {
 
   it('answers Zinternal server error when the program cannot be executed', async () => {
     assert.equal(await sendCase(suite(), 'missing'), '22:Zinternal server error,');
-    await suite().waitForStderr(/\] Failed to execute process: No such file or directory\n/);
+    await suite().waitForStderr(/\] Failed to execute process: \S+: No such file or directory\n/);
     assert.equal(await sendCase(suite(), 'not-executable'), '22:Zinternal server error,');
-    await suite().waitForStderr(/\] Failed to execute process: Permission denied\n/);
+    await suite().waitForStderr(/\] Failed to execute process: \S+: Permission denied\n/);
     assert.equal(await sendCase(suite(), 'no-path-search'), '22:Zinternal server error,');
   });
 });

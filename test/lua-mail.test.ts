@@ -177,7 +177,7 @@ describe('the mail object and the handler', () => {
     assert.match(parts[3]!, /Illegal header value/);
     assert.match(parts[4]!, /Invalid parameters/);
     assert.match(parts[5]!, /Invalid parameters/);
-    assert.match(parts[6]!, /Illegal header value/);
+    assert.match(parts[6]!, /Illegal header value: string expected, got table/);
     assert.match(daemon.stdout(), /17th\tToo many headers/);
     const relayed = down.requests[0]!.toString('latin1');
     const nHeaders = Array.from({ length: 13 }, (_, i) => `X-N: ${16 - i}\r\n`).join('');

@@ -254,20 +254,25 @@ describe('Pond log over an abstract Unix datagram socket', () =>
   scenarios(async () => unixReceiver(`qrelay-pond-test-${randomBytes(6).toString('hex')}`, true)));
 
 describe('Pond log: address forms, failures, shutdown', () => {
-  it('a lost receiver prints `sendmsg() failed: …` and the answer is unchanged', async () => {
-    const dir = tempDir('qrelay-pond-');
-    const receiver = unixReceiver(join(dir, 'pond.sock'));
-    const daemon = await startDaemon({ config: CONFIG, dir, env: { LOG_SERVER: receiver.logServer } });
-    try {
-      await receiver.close();
-      assert.equal(await send(join(dir, 'qrelay.sock'), qmqpRequest(MESSAGE, SENDER, ['discard@example.org'])), answer('Kdiscarded'));
-      await waitFor(() => daemon.stderr().includes('sendmsg() failed: '), 5_000, 'the send error');
-      await daemon.waitForStderr(/^sendmsg\(\) failed: Connection refused$/m);
-    } finally {
-      await daemon.stop();
-      removeDir(dir);
-    }
-  });
+  for (const [level, pattern] of [
+    ['quiet', () => /^sendmsg\(\) failed: Connection refused$/m],
+    ['mail', (server: string) => new RegExp(`^\\[pid=\\d+ uid=\\d+ mail=[0-9a-f]{8}\\] sendmsg\\(\\) to log_server ${server} failed: Connection refused$`, 'm')],
+  ] as const) {
+    it(`a lost receiver prints the send error (QRELAY_LOG=${level}) and the answer is unchanged`, async () => {
+      const dir = tempDir('qrelay-pond-');
+      const receiver = unixReceiver(join(dir, 'pond.sock'));
+      const daemon = await startDaemon({ config: CONFIG, dir, env: { LOG_SERVER: receiver.logServer, QRELAY_LOG: level } });
+      try {
+        await receiver.close();
+        assert.equal(await send(join(dir, 'qrelay.sock'), qmqpRequest(MESSAGE, SENDER, ['discard@example.org'])), answer('Kdiscarded'));
+        await waitFor(() => daemon.stderr().includes('failed: Connection refused'), 5_000, 'the send error');
+        await daemon.waitForStderr(pattern(join(dir, 'pond.sock')));
+      } finally {
+        await daemon.stop();
+        removeDir(dir);
+      }
+    });
+  }
 
   it('an address object from log_resolve() works like a string', async () => {
     const receiver = await udpReceiver(4);

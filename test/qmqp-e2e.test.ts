@@ -83,8 +83,10 @@ describe('QMQP end to end', () => {
       assert.equal(await send(sock, mail(`${user}@x.y`)), '14:Zscript failed,', user);
     }
     assert.equal(await send(sock, mail('first@x.y')), '10:Kdiscarded,');
-    await daemon.waitForStderr(new RegExp(`\\[pid=${process.pid} uid=${process.getuid!()}\\] .*deliberate failure`));
-    await daemon.waitForStderr(/Wrong return type from Lua handler/);
+    await daemon.waitForStderr(new RegExp(`\\[pid=${process.pid} uid=${process.getuid!()} mail=[0-9a-f]{8}\\] .*deliberate failure`));
+    await daemon.waitForStderr(/Wrong return type from Lua handler: expected an action \(m:connect\(…\), .*\), got nothing\n/);
+    await daemon.waitForStderr(/Wrong return type from Lua handler: expected an action .*, got string\n/);
+    await daemon.waitForStderr(/Wrong return type from Lua handler: expected an action .*, got number\n/);
     await daemon.waitForStderr(/\] table\n/);
     await daemon.waitForStderr(/Failed to resolve "localhost":"628": Name or service not known/);
   });

@@ -2,10 +2,10 @@
 // failure exits 1 with a message naming the file and line where there is one.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { MAIN, removeDir, startDaemon, tempDir } from './helpers/daemon.js';
+import { MAIN, removeDir, startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
 import { qmqpRequest, send } from './helpers/qmqp.js';
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stderr: string; stdout: string } {
@@ -23,17 +23,45 @@ function runConfig(config: string): { status: number | null; stderr: string; pat
 }
 
 describe('command line [T-D-01]', () => {
-  it('refuses anything but --config PATH with the usage line and status 1', () => {
-    for (const args of [['--config'], ['--config=/x'], ['a', 'b', 'c'], ['--verbose']]) {
-      const r = run(args);
+  it('refuses bad arguments naming the offending one, with the usage line and status 1', () => {
+    for (const [args, named] of [
+      [['--config'], "'--config"],
+      [['a', 'b', 'c'], "'a'"],
+      [['--verbose'], "'--verbose'"],
+      [['--config', '/x', 'extra'], "'extra'"],
+    ] as const) {
+      const r = run([...args]);
       assert.equal(r.status, 1, args.join(' '));
-      assert.match(r.stderr, /^Usage: qrelay \[--config PATH\]/);
+      assert.ok(r.stderr.includes(named), `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /\nUsage: qrelay \[--config PATH\]\n$/);
     }
   });
-  it('prints help on --help and exits 0', () => {
-    const r = run(['--help']);
+  it('takes --config PATH and --config=PATH', () => {
+    for (const args of [['--config', '/nonexistent.lua'], ['--config=/nonexistent.lua']]) {
+      const r = run(args);
+      assert.equal(r.status, 1);
+      assert.equal(r.stderr, 'cannot open /nonexistent.lua: No such file or directory\n');
+    }
+  });
+  it('prints help on --help and -h and exits 0', () => {
+    for (const flag of ['--help', '-h']) {
+      const r = run([flag]);
+      assert.equal(r.status, 0);
+      assert.match(r.stdout, /Usage: qrelay \[--config PATH\]/);
+      assert.match(r.stdout, /qrelay check /);
+      assert.match(r.stdout, /qrelay send /);
+    }
+  });
+  it('prints the version on --version', () => {
+    const r = run(['--version']);
     assert.equal(r.status, 0);
-    assert.match(r.stdout, /Usage: qrelay \[--config PATH\]/);
+    const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+    assert.equal(r.stdout, `qrelay ${version}\n`);
+  });
+  it('names the default config file when it cannot be opened', { skip: existsSync('/etc/cm4all/qrelay/config.lua') }, () => {
+    const r = run([]);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^cannot open \/etc\/cm4all\/qrelay\/config\.lua: /);
   });
 });
 
@@ -45,8 +73,8 @@ describe('startup failures [T-D-02] [T-L-02] [T-L-04]', () => {
     ['handler not a function', "qmqp_listen('/tmp/x', 42)", /config\.lua:1: bad argument #2 to 'qmqp_listen' \(function expected\)/],
     ['argument count', "qmqp_listen('/tmp/x')", /config\.lua:1: Invalid parameter count/],
     ['address type', 'qmqp_listen(5, function() end)', /bad argument #1 to 'qmqp_listen' \(path expected\)/],
-    ['max_size too small', "max_size = 1023\nqmqp_listen('/tmp/x', function() end)", /^`max_size` is too small\n$/],
-    ['max_size too large', "max_size = 1073741825\nqmqp_listen('/tmp/x', function() end)", /^`max_size` is too large\n$/],
+    ['max_size too small', "max_size = 1023\nqmqp_listen('/tmp/x', function() end)", /^\/\S+\/config\.lua:2: `max_size` is too small: 1023 \(allowed: 1024 to 1073741824 bytes\)\n$/],
+    ['max_size too large', "max_size = 1073741825\nqmqp_listen('/tmp/x', function() end)", /^\/\S+\/config\.lua:2: `max_size` is too large: 1073741825 \(allowed: 1024 to 1073741824 bytes\)\n$/],
     ['max_size not a number', "max_size = 'lots'\nqmqp_listen('/tmp/x', function() end)", /^`max_size` must be a number\n$/],
     ['path too long', `qmqp_listen('/tmp/${'x'.repeat(103)}', function() end)`, /Path is too long/],
     ['abstract too long', `qmqp_listen('@${'x'.repeat(108)}', function() end)`, /Path is too long/],
@@ -71,7 +99,7 @@ describe('startup failures [T-D-02] [T-L-02] [T-L-04]', () => {
   it('reports a missing config folder', () => {
     const r = run(['--config', '/missing/dir/config.lua']);
     assert.equal(r.status, 1);
-    assert.equal(r.stderr, 'Failed to change to /missing/dir: No such file or directory\n');
+    assert.equal(r.stderr, 'cannot open /missing/dir/config.lua: Failed to change to /missing/dir: No such file or directory\n');
   });
 
   it('accepts 107-byte paths [T-L-04]', async () => {
@@ -85,24 +113,44 @@ describe('startup failures [T-D-02] [T-L-02] [T-L-04]', () => {
   });
 });
 
+/** A daemon listening on `listenPath` (as written in the config) in a new folder with a stale file at qrelay.sock, started under umask 077. */
+async function startOverStaleFile(listenPath: (dir: string) => string): Promise<{ daemon: RunningDaemon; dir: string; path: string }> {
+  const dir = tempDir();
+  const path = join(dir, 'qrelay.sock');
+  writeFileSync(path, 'stale');
+  const old = process.umask(0o077);
+  try {
+    const daemon = await startDaemon({ config: `qmqp_listen('${listenPath(dir)}', function(m) return m:discard() end)`, dir });
+    return { daemon, dir, path };
+  } finally {
+    process.umask(old);
+  }
+}
+
 describe('listening sockets [T-D-03] [T-E-43]', () => {
-  it('unlinks a stale file, sets mode 0666 and keeps the file after exit', async () => {
-    const dir = tempDir();
-    const path = join(dir, 'qrelay.sock');
-    writeFileSync(path, 'stale');
-    const old = process.umask(0o077);
-    let daemon;
-    try {
-      daemon = await startDaemon({ config: `qmqp_listen('${path}', function(m) return m:discard() end)`, dir });
-    } finally {
-      process.umask(old);
-    }
+  it('unlinks a stale file, sets mode 0666 and removes its socket file at a clean exit', async () => {
+    const { daemon, dir, path } = await startOverStaleFile((dir) => join(dir, 'qrelay.sock'));
     assert.equal(statSync(path).mode & 0o777, 0o666);
     assert.ok(statSync(path).isSocket());
     assert.equal(await send(path, qmqpRequest('m', 'a@b.c', ['d@e.f'])), '10:Kdiscarded,');
     assert.equal(await daemon.stop(), 0);
+    assert.equal(existsSync(path), false);
+    removeDir(dir);
+  });
+
+  it('refuses to take over a socket a running daemon accepts on; takes over a stale one', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'qrelay.sock');
+    const first = await startDaemon({ config: `qmqp_listen('${path}', function(m) return m:discard() end)`, dir });
+    const second = run(['--config', join(dir, 'config.lua')]);
+    assert.equal(second.status, 1);
+    assert.equal(second.stderr, `Failed to bind to ${path}: ${path} is in use by a running process\n`);
+    // the first daemon still has its socket and serves
+    assert.equal(await send(path, qmqpRequest('m', 'a@b.c', ['d@e.f'])), '10:Kdiscarded,');
+    // killed: the socket file stays behind, stale; a new daemon takes it over
+    first.child.kill('SIGKILL');
+    await first.exited;
     assert.ok(statSync(path).isSocket());
-    // a second daemon on the same path starts cleanly (replacing the old socket file)
     const again = await startDaemon({
       config: `qmqp_listen('${path}', function(m) return m:reject() end)\nprint('listening')`,
       dir,
@@ -110,6 +158,18 @@ describe('listening sockets [T-D-03] [T-E-43]', () => {
     });
     assert.equal(await send(path, qmqpRequest('m', 'a@b.c', ['d@e.f'])), '9:Drejected,');
     assert.equal(await again.stop(), 0);
+    removeDir(dir);
+  });
+
+  it('treats relative paths like absolute ones: stale file removed, mode 0666, removed at exit', async () => {
+    const { daemon, dir, path } = await startOverStaleFile(() => 'qrelay.sock');
+    assert.equal(statSync(path).mode & 0o777, 0o666);
+    assert.equal(await send(path, qmqpRequest('m', 'a@b.c', ['d@e.f'])), '10:Kdiscarded,');
+    const second = run(['--config', join(dir, 'config.lua')]);
+    assert.equal(second.status, 1);
+    assert.equal(second.stderr, 'Failed to bind to qrelay.sock: qrelay.sock is in use by a running process\n');
+    assert.equal(await daemon.stop(), 0);
+    assert.equal(existsSync(path), false);
     removeDir(dir);
   });
 

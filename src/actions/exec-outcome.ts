@@ -1,6 +1,7 @@
 // How a child's run becomes the client's answer, for both `exec` and
 // `exec_raw`: the exit-status mapping (exec.md §7), a failed start (§1) and
 // the `timeout` option (§2).
+import { logMails } from '../log.js';
 import { of, timeout, type MonoTypeOperatorFunction } from 'rxjs';
 import type { Action } from '../policy.js';
 import { Responses } from '../protocol/responses.js';
@@ -31,7 +32,9 @@ export function failedExitResult(status: ExitStatus): ActionResult {
 /** Any failure of an exec action mapped to its answer; unknown ones give `fallback`. */
 export function execFailureResult(error: unknown, fallback: ActionResult['response']): ActionResult {
   if (error instanceof ChildStartFailure) {
-    return { response: Responses.internalErrorTemporary, log: [`Failed to execute process: ${systemErrorText(error.reason)}`] };
+    // the program's name unless QRELAY_LOG=quiet (the original's text)
+    const program = logMails ? `${error.program === '' ? '""' : error.program}: ` : '';
+    return { response: Responses.internalErrorTemporary, log: [`Failed to execute process: ${program}${systemErrorText(error.reason)}`] };
   }
   return failureResult(error, fallback, '');
 }

@@ -2,6 +2,7 @@
 // config.lua, implementing the Policy the pipeline calls (src/policy.ts).
 import { readFileSync, writeSync } from 'node:fs';
 import { Observable, Subscription, defer, map, timer } from 'rxjs';
+import { logMails } from '../log.js';
 import { systemErrorText } from '../native/linux.js';
 import { isValidAddress } from '../protocol/address.js';
 import { DefaultPort, formatAddress, parseNumericAddress, type SocketAddress } from '../protocol/socket-address.js';
@@ -10,7 +11,7 @@ import { AddressBook, type ResolverKind } from './address-book.js';
 import { LuaError, LuaState, type BridgedFunction, type LuaArg, type LuaPushable, type RawFunction } from './lua-state.js';
 import { changeDirectory, configDirectory } from './config-path.js';
 import { DEFAULT_TIMEOUTS } from '../timeouts.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, DRY_RUN_REFUSAL } from './errors.js';
 export { ConfigError };
 import { installLibraries, installLibrary, type LibraryContext } from './libraries.js';
 import { filesLibrary } from './libs/files.js';
@@ -33,6 +34,9 @@ export interface StartupHost {
 }
 
 
+/** How a run of the script's `reload()` went: `none` when the script defines none. */
+export type ReloadOutcome = { readonly kind: 'none' | 'ran' } | { readonly kind: 'failed'; readonly error: string };
+
 /** A suspended Lua call waits for this; its values are the call's results. */
 export type Operation = (args: LuaArg[]) => Observable<LuaPushable[]>;
 
@@ -49,7 +53,15 @@ interface Entry {
 export interface EngineOptions {
   /** How long Lua code may run without pausing before it gets an error. */
   readonly runTimeLimitMs?: number;
+  /**
+   * `qrelay check`: side effects of the script (sleeping, queries, sockets,
+   * writing files, exiting) are not performed but recorded in `refused`.
+   */
+  readonly dryRun?: boolean;
 }
+
+/** What a suspending operation gives back in a dry run: `sleep` returns at once, others fail. */
+const DRY_RUN_RESULTS: Readonly<Record<string, LuaPushable[]>> = { sleep: [] };
 
 function luaSource(name: string): Buffer {
   return readFileSync(new URL(`../../src/lua/${name}`, import.meta.url));
@@ -65,13 +77,24 @@ export class LuaEngine implements Policy {
   private nextId = 1;
   private entry!: Entry;
 
-  private constructor(readonly lua: LuaState) {}
+  /** The side effects a dry run did not perform, e.g. `sleep`, `socket.connect`. */
+  readonly refused: string[] = [];
+
+  private constructor(
+    readonly lua: LuaState,
+    readonly dryRun: boolean,
+  ) {}
+
+  /** In a dry run: records that `what` was not performed. */
+  refuse(what: string): void {
+    this.refused.push(what);
+  }
 
   /** Creates the engine and runs the config file (lua-api.md §2). */
   static async load(configPath: string, host: StartupHost, options: EngineOptions = {}): Promise<LuaEngine> {
     const environment: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) environment[k] = v;
-    const engine = new LuaEngine(await LuaState.create(environment));
+    const engine = new LuaEngine(await LuaState.create(environment), options.dryRun === true);
     engine.lua.limitRunTime(options.runTimeLimitMs ?? DEFAULT_TIMEOUTS.luaRunTimeMs);
     await engine.install(host);
     engine.runConfig(configPath);
@@ -124,6 +147,10 @@ export class LuaEngine implements Policy {
         writeSync(1, Buffer.from(String(text), 'latin1'));
       },
       exit: ([code]) => {
+        if (this.dryRun) {
+          this.refuse('os.exit');
+          throw new LuaError(`os.exit(${String(code)}): ${DRY_RUN_REFUSAL}`);
+        }
         process.exit(Number(code));
       },
       completed: ([id, ...values]) => {
@@ -165,7 +192,12 @@ export class LuaEngine implements Policy {
 
   private runConfig(configPath: string): void {
     const directory = configDirectory(configPath);
-    if (directory !== undefined) changeDirectory(directory);
+    try {
+      if (directory !== undefined) changeDirectory(directory);
+    } catch (e) {
+      // name the file, not only its folder (e.g. the default config on a fresh install)
+      throw new ConfigError(`cannot open ${configPath}: ${(e as Error).message}`);
+    }
     let source: Buffer;
     try {
       source = readFileSync(configPath);
@@ -238,6 +270,9 @@ export class LuaEngine implements Policy {
         return { kind: 'script-failed', log: String(values[1]) };
       case 'done':
         break;
+      case 'badreturn':
+        if (!logMails) return { kind: 'script-failed', log: 'Wrong return type from Lua handler' };
+        return { kind: 'script-failed', log: `Wrong return type from Lua handler: expected an action (m:connect(…), m:exec(…), m:exec_raw(…), m:discard(), m:reject()), got ${String(values[1])}` };
       default:
         return { kind: 'script-failed', log: 'Wrong return type from Lua handler' };
     }
@@ -293,9 +328,11 @@ export class LuaEngine implements Policy {
     };
   }
 
-  /** Runs the script's global `reload()`; emits once when it is over (errors as text). */
-  reload(): Observable<string | undefined> {
-    return this.background$((id) => [this.entry.reload, [id]]);
+  /** Runs the script's global `reload()`; emits once when it is over. */
+  reload(): Observable<ReloadOutcome> {
+    return this.backgroundValues$((id) => [this.entry.reload, [id]]).pipe(
+      map((values): ReloadOutcome => (values[0] === 'error' ? { kind: 'failed', error: String(values[1]) } : { kind: values[0] === 'none' ? 'none' : 'ran' })),
+    );
   }
 
   /**
@@ -308,11 +345,15 @@ export class LuaEngine implements Policy {
 
   /** A coroutine that is not a mail's (reload, tasks): emits its error text or undefined once. */
   private background$(entry: (id: number) => [number, LuaPushable[]]): Observable<string | undefined> {
+    return this.backgroundValues$(entry).pipe(map((values) => (values[0] === 'error' ? String(values[1]) : undefined)));
+  }
+
+  private backgroundValues$(entry: (id: number) => [number, LuaPushable[]]): Observable<LuaArg[]> {
     return defer(() => {
       const id = this.nextId++;
       const [ref, args] = entry(id);
       return this.coroutine$(id, () => this.callLua(ref, args));
-    }).pipe(map((values) => (values[0] === 'error' ? String(values[1]) : undefined)));
+    });
   }
 
   /**
@@ -325,6 +366,11 @@ export class LuaEngine implements Policy {
       const subscription = new Subscription();
       const step = (values: LuaArg[]): void => {
         const status = values[0];
+        if (status === 'pending' && this.dryRun) {
+          const name = String(values[1]);
+          this.refuse(name);
+          return step(this.callLua(this.entry.resume, [id, ...(DRY_RUN_RESULTS[name] ?? ['error', DRY_RUN_REFUSAL])]));
+        }
         if (status === 'pending') {
           const operation = this.operations.get(String(values[1]));
           if (operation === undefined) return step(['error', `Unknown operation ${String(values[1])}`]);

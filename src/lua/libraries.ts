@@ -27,6 +27,11 @@ export interface LuaLibrary {
   readonly name: string;
   readonly primitives: (context: LibraryContext) => Record<string, BridgedFunction>;
   readonly raw?: (context: LibraryContext) => Record<string, RawFunction>;
+  /**
+   * In a dry run (`qrelay check`): replacements for the primitives with side
+   * effects, which record what they did not do with `engine.refuse`.
+   */
+  readonly dryRun?: (context: LibraryContext, real: Readonly<Record<string, BridgedFunction>>) => Record<string, BridgedFunction>;
   /** Asynchronous set-up that must finish before installation (e.g. loading libsodium). */
   readonly prepare?: () => Promise<void>;
 }
@@ -53,7 +58,9 @@ function libraryChunk(name: string): Buffer {
 export function installLibrary(context: LibraryContext, library: LuaLibrary): void {
   const ref = context.lua.load(libraryChunk(library.name), `=${library.name}`);
   if (typeof ref === 'string') throw new Error(`library ${library.name} failed to load: ${ref}`);
-  context.lua.callForRef(ref, library.primitives(context), library.raw?.(context) ?? {}, context.runtime);
+  let primitives = library.primitives(context);
+  if (context.engine.dryRun && library.dryRun !== undefined) primitives = { ...primitives, ...library.dryRun(context, primitives) };
+  context.lua.callForRef(ref, primitives, library.raw?.(context) ?? {}, context.runtime);
 }
 
 export async function installLibraries(context: LibraryContext): Promise<void> {

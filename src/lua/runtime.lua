@@ -83,8 +83,8 @@ local function qmqp_listen(...)
   local size = tonumber(ms)
   if (type(ms) ~= 'number' and type(ms) ~= 'string') or size == nil then error('`max_size` must be a number', 0) end
   size = size >= 0 and floor(size) or -floor(-size)
-  if size < 1024 then error('`max_size` is too small', 0) end
-  if size > 1073741824 then error('`max_size` is too large', 0) end
+  if size < 1024 then error(fmt('`max_size` is too small: %d (allowed: 1024 to 1073741824 bytes)', size), 2) end
+  if size > 1073741824 then error(fmt('`max_size` is too large: %d (allowed: 1024 to 1073741824 bytes)', size), 2) end
   if rawequal(address, SYSTEMD) then
     handlers[#handlers + 1] = handler
     js.listen_systemd(#handlers, size)
@@ -301,7 +301,8 @@ local function insert_header(self, ...)
   name = str51(name)
   if type(name) ~= 'string' or name == '' or find(name, '[^!-9;-~]') then argerror(1, 'insert_header', 'Illegal header name') end
   value = str51(value)
-  if type(value) ~= 'string' or find(value, '[^ -~]') then argerror(2, 'insert_header', 'Illegal header value') end
+  if type(value) ~= 'string' then argerror(2, 'insert_header', 'Illegal header value: string expected, got ' .. type(value)) end
+  if find(value, '[^ -~]') then argerror(2, 'insert_header', 'Illegal header value') end
   local st = live_mail(self, 2)
   local headers = st.headers
   if #headers >= 16 then error('Too many headers', 2) end
@@ -383,7 +384,10 @@ local function outcome(rec, ok, ...)
   records[rec.id] = nil
   local n = select('#', ...)
   local action = n > 0 and action_of[(select(n, ...))]
-  if not action then return 'badreturn' end
+  if not action then
+    local got = n == 0 and 'nothing' or type((select(n, ...)))
+    return 'badreturn', got
+  end
   local st = rec.mail
   if st == nil then return 'done' end
   local values = { 'done', snapshot(st) }

@@ -1,7 +1,7 @@
 // Stage: an accepted socket → a client with the kernel's word on who it is.
 import type { Socket } from 'node:net';
 import { map, type OperatorFunction } from 'rxjs';
-import { connectionDomain } from '../log.js';
+import { connectionDomain, newMailId } from '../log.js';
 import { peerCredentials, peerPidfd, type PeerCredentials } from '../native/linux.js';
 import type { Accepted, Listener } from '../streams/listener.js';
 
@@ -9,7 +9,9 @@ export interface Client {
   readonly socket: Socket;
   readonly listener: Listener;
   readonly credentials: PeerCredentials | undefined;
-  /** The log domain of this connection: `pid=N uid=N` or `connection`. */
+  /** The short id of this connection's mail in log lines (docs/logging.md). */
+  readonly mailId: string;
+  /** The log domain of this connection: `pid=N uid=N mail=ID`, `connection mail=ID`, or without the id (QRELAY_LOG=quiet). */
   readonly domain: string;
   /** process.hrtime.bigint() at accept, for the Pond duration. */
   readonly acceptedAt: bigint;
@@ -24,7 +26,8 @@ export function withPeerCredentials(): OperatorFunction<Accepted, Client> {
   return map(({ socket, listener }) => {
     const fd = socketFd(socket);
     const credentials = fd === undefined ? undefined : peerCredentials(fd);
-    return { socket, listener, credentials, domain: connectionDomain(credentials), acceptedAt: process.hrtime.bigint() };
+    const mailId = newMailId();
+    return { socket, listener, credentials, mailId, domain: connectionDomain(credentials, mailId), acceptedAt: process.hrtime.bigint() };
   });
 }
 

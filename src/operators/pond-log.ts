@@ -4,14 +4,14 @@
 import { performance } from 'node:perf_hooks';
 import { tap, type MonoTypeOperatorFunction } from 'rxjs';
 import type { RelayReport } from '../actions/action-result.js';
-import { logPlain } from '../log.js';
+import { logDomain, logMails, logPlain } from '../log.js';
 import { ConfigError } from '../lua/errors.js';
 import { systemErrorText } from '../native/linux.js';
-import type { MailState } from '../policy.js';
+import type { Action, MailState } from '../policy.js';
 import { encodePondRecord, pondMessage, type PondRecord } from '../protocol/pond.js';
 import type { QmqpRequest } from '../protocol/qmqp.js';
 import type { ResponseText } from '../protocol/responses.js';
-import type { SocketAddress } from '../protocol/socket-address.js';
+import { formatAddress, type SocketAddress } from '../protocol/socket-address.js';
 import { ConnectedDatagramSocket } from '../streams/datagram-socket.js';
 import type { CancelReason } from './client-gone.js';
 import type { Client } from './peer-credentials.js';
@@ -26,6 +26,8 @@ export interface MailOutcome {
   readonly client: Client;
   readonly request: QmqpRequest;
   readonly mail: MailState;
+  /** What the policy decided, if it got that far. */
+  readonly decision: Action | 'script-failed' | undefined;
   readonly result: MailResult;
 }
 
@@ -75,6 +77,7 @@ export function createMailLogger(address: SocketAddress): MailLogger {
   } catch (e) {
     throw new ConfigError((e as Error).message);
   }
+  const server = formatAddress(address);
   return {
     log(outcome) {
       const datagram = encodePondRecord(mailRecord(outcome, nowMicroseconds(), process.hrtime.bigint()));
@@ -82,7 +85,9 @@ export function createMailLogger(address: SocketAddress): MailLogger {
         socket.send(datagram);
       } catch (e) {
         // a lost record never changes the mail's answer
-        logPlain(`sendmsg() failed: ${systemErrorText(e)}`);
+        const reason = systemErrorText(e);
+        if (logMails) logDomain(outcome.client.domain, `sendmsg() to log_server ${server} failed: ${reason}`);
+        else logPlain(`sendmsg() failed: ${reason}`);
       }
     },
   };

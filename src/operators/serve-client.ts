@@ -22,6 +22,7 @@ import { executeAction } from './execute-action.js';
 import { idleTimeout } from './idle-timeout.js';
 import { parseFailureResponse } from './parse-qmqp.js';
 import type { Client } from './peer-credentials.js';
+import { logMailOutcome } from './mail-log.js';
 import { pondLog, type MailOutcome, type MailLogger, type MailResult } from './pond-log.js';
 import { respond } from './respond.js';
 import { runPolicy } from './run-policy.js';
@@ -40,14 +41,22 @@ function processMail(client: Client, request: QmqpRequest, unread: Buffer, optio
   const { session, decision$ } = runPolicy(options.policy, client, request);
   // Pond traffic counts a mail cancelled while relaying as relayed.
   let relaying = false;
+  let decided: MailOutcome['decision'];
   return decision$.pipe(
-    tap((decision) => (relaying = decision.kind === 'action' && isRelayingAction(decision.action))),
+    tap((decision) => {
+      decided = decision.kind === 'action' ? decision.action : 'script-failed';
+      relaying = decision.kind === 'action' && isRelayingAction(decision.action);
+    }),
     executeAction(client, request, options),
     map((answer): MailResult => ({ kind: 'answered', ...answer })),
     cancelOn(clientGone(client, unread, options.shutdown$), (reason): MailResult => ({ kind: 'canceled', reason, relayed: relaying })),
-    map((result): MailOutcome => ({ client, request, mail: session.close(), result })),
+    map((result): MailOutcome => ({ client, request, mail: session.close(), decision: decided, result })),
     pondLog(options.mailLog),
-    mergeMap((outcome) => (outcome.result.kind === 'answered' ? respond(client, outcome.result.response) : EMPTY)),
+    mergeMap((outcome) => {
+      // the line on stderr (no extra operator: this pipeline is built per connection)
+      logMailOutcome(outcome);
+      return outcome.result.kind === 'answered' ? respond(client, outcome.result.response) : EMPTY;
+    }),
     finalize(() => session.close()),
   );
 }

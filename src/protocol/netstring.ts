@@ -6,7 +6,7 @@ const COMMA = 0x2c;
 const U64_MAX = (1n << 64n) - 1n;
 
 /** The `LEN:` header of a netstring of `length` bytes. */
-function netstringHeader(length: number): Buffer {
+export function netstringHeader(length: number): Buffer {
   return Buffer.from(`${length}:`, 'latin1');
 }
 

@@ -1,6 +1,6 @@
 // The QMQP request body (qmqp.md §4): message, sender, 1…1024 recipients.
 import { isValidAddress } from './address.js';
-import { parseInnerNetstring } from './netstring.js';
+import { NETSTRING_TRAILER, encodeNetstring, netstringHeader, parseInnerNetstring } from './netstring.js';
 
 export const MAX_RECIPIENTS = 1024;
 
@@ -54,4 +54,19 @@ export function parseQmqpRequest(body: Buffer): QmqpParseResult {
       recipientBytes: body.subarray(senderField.next),
     },
   };
+}
+
+/**
+ * A request as pieces for one gathered write: the outer netstring around
+ * the message (given as chunks, not copied), the sender and the recipients.
+ */
+export function encodeQmqpRequest(message: readonly Buffer[], sender: string, recipients: readonly string[]): Buffer[] {
+  let messageLength = 0;
+  for (const chunk of message) messageLength += chunk.length;
+  const envelope = [sender, ...recipients].map((a) => encodeNetstring(a)).concat(NETSTRING_TRAILER);
+  const messageHeader = netstringHeader(messageLength);
+  let bodyLength = messageHeader.length + messageLength + 1;
+  for (const piece of envelope) bodyLength += piece.length;
+  bodyLength -= 1;
+  return [netstringHeader(bodyLength), messageHeader, ...message, NETSTRING_TRAILER, ...envelope];
 }

@@ -43,7 +43,11 @@ export interface RunningChild {
 
 /** The child could not be started; `reason` is the system error behind it. */
 export class ChildStartFailure extends Error {
-  constructor(readonly reason: unknown) {
+  constructor(
+    readonly reason: unknown,
+    /** The program that could not be started (argv[0]). */
+    readonly program: string,
+  ) {
     super('Failed to execute process');
   }
 }
@@ -184,7 +188,7 @@ export function childProcess(spec: ChildSpec): Observable<RunningChild> {
   return new Observable<RunningChild>((subscriber) => {
     if (spec.argv[0] === '') {
       // execve("") fails with ENOENT; Node refuses an empty file name outright.
-      subscriber.error(new ChildStartFailure(new SystemError('execve', 2)));
+      subscriber.error(new ChildStartFailure(new SystemError('execve', 2), spec.argv[0]!));
       return;
     }
     let stdinPipe: PipeEnds;
@@ -192,14 +196,14 @@ export function childProcess(spec: ChildSpec): Observable<RunningChild> {
     try {
       stdinPipe = createPipe();
     } catch (e) {
-      subscriber.error(new ChildStartFailure(e));
+      subscriber.error(new ChildStartFailure(e, spec.argv[0]!));
       return;
     }
     try {
       outputPipe = createPipe();
     } catch (e) {
       closePipeEnds(stdinPipe.readFd, stdinPipe.writeFd);
-      subscriber.error(new ChildStartFailure(e));
+      subscriber.error(new ChildStartFailure(e, spec.argv[0]!));
       return;
     }
     const stdin = pipeSocket(stdinPipe.writeFd, 'write');
@@ -219,7 +223,7 @@ export function childProcess(spec: ChildSpec): Observable<RunningChild> {
     try {
       child = spawnChild(spec, stdinPipe, outputPipe);
     } catch (e) {
-      subscriber.error(new ChildStartFailure(e));
+      subscriber.error(new ChildStartFailure(e, spec.argv[0]!));
       return teardown;
     } finally {
       // The child has its own copies now (or never will).
@@ -230,7 +234,7 @@ export function childProcess(spec: ChildSpec): Observable<RunningChild> {
       // ENOENT, EACCES and the like arrive as an 'error' event on the next tick.
       const failure = fromEvent(child, 'error')
         .pipe(take(1))
-        .subscribe((e) => subscriber.error(new ChildStartFailure(e)));
+        .subscribe((e) => subscriber.error(new ChildStartFailure(e, spec.argv[0]!)));
       return () => {
         failure.unsubscribe();
         teardown();

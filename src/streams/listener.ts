@@ -1,8 +1,9 @@
 // Listening sockets (daemon.md §4, §5) and the stream of accepted connections.
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
+import { resolve } from 'node:path';
 import { Observable, mergeMap } from 'rxjs';
-import { listenUnix } from '../native/linux.js';
+import { closeFd, connectSocket, listenUnix, SystemError } from '../native/linux.js';
 import { logPlain } from '../log.js';
 import type { ListenTarget } from '../lua/engine.js';
 
@@ -10,6 +11,10 @@ const BACKLOG = 64;
 
 export interface Listener {
   readonly server: Server;
+  /** How logs and metrics name it: the path, `@name`, or `systemd`. */
+  readonly name: string;
+  /** The socket file this process created, removed at a clean exit if it is still the same file. */
+  readonly ownFile: { readonly path: string; readonly ino: number } | undefined;
   /** The Lua handler this listener runs (index into the script's registrations). */
   readonly handler: number;
   readonly maxSize: number;
@@ -28,41 +33,76 @@ function serverOn(fd: number): Server {
   return server;
 }
 
-/** Creates a listening socket on a path or abstract name, synchronously. */
+/** How a listen target is named in logs, metrics and `qrelay check`. */
+export function listenTargetName(target: ListenTarget): string {
+  if (target.kind === 'abstract') return '@' + target.name.toString('latin1');
+  return target.kind === 'path' ? target.path : 'systemd';
+}
+
+/**
+ * Creates a listening socket on a path or abstract name, synchronously.
+ * A path (relative ones from the current directory, i.e. the config's
+ * folder during startup) gets a stale file removed first — but never a
+ * socket a live process still accepts on — and mode 0666.
+ */
 export function bindListener(target: Exclude<ListenTarget, { kind: 'systemd' }>, handler: number, maxSize: number): Listener {
-  let fd: number;
+  const name = listenTargetName(target);
   if (target.kind === 'abstract') {
-    fd = listenUnix(target.name, true, BACKLOG, '@' + target.name.toString('latin1'));
-  } else {
-    const path = target.path;
-    if (path.startsWith('/')) removeStale(path);
-    fd = listenUnix(Buffer.from(path, 'latin1'), false, BACKLOG, path);
-    if (path.startsWith('/')) {
-      try {
-        chmodSync(path, 0o666);
-      } catch (e) {
-        throw new Error(`Failed to chmod "${path}": ${(e as Error).message}`);
-      }
-    }
+    return { server: serverOn(listenUnix(target.name, true, BACKLOG, name)), name, ownFile: undefined, handler, maxSize };
   }
-  return { server: serverOn(fd), handler, maxSize };
+  const path = resolve(target.path);
+  removeStale(path, target.path);
+  const fd = listenUnix(Buffer.from(target.path, 'latin1'), false, BACKLOG, target.path);
+  try {
+    chmodSync(path, 0o666);
+  } catch (e) {
+    closeFd(fd);
+    throw new Error(`Failed to chmod "${target.path}": ${(e as Error).message}`);
+  }
+  return { server: serverOn(fd), name, ownFile: { path, ino: lstatSync(path).ino }, handler, maxSize };
 }
 
 /** Adopts an inherited listening socket (systemd socket activation). */
 export function adoptListener(fd: number, handler: number, maxSize: number): Listener {
-  return { server: serverOn(fd), handler, maxSize };
+  return { server: serverOn(fd), name: 'systemd', ownFile: undefined, handler, maxSize };
 }
 
-function removeStale(path: string): void {
+/** Whether a process accepts connections on the socket file at `path`. */
+function isLiveSocket(path: string): boolean {
   try {
-    lstatSync(path);
+    const { fd } = connectSocket({ family: 'unix', name: Buffer.from(path, 'latin1'), abstract: false }, 'stream', false);
+    closeFd(fd);
+    return true;
+  } catch (e) {
+    // ECONNREFUSED: nobody listens (stale); anything else: not ours to judge
+    return !(e instanceof SystemError);
+  }
+}
+
+function removeStale(path: string, describe: string): void {
+  let isSocket: boolean;
+  try {
+    isSocket = lstatSync(path).isSocket();
   } catch {
     return;
   }
+  if (isSocket && isLiveSocket(path)) throw new Error(`Failed to bind to ${describe}: ${describe} is in use by a running process`);
   try {
     unlinkSync(path);
   } catch {
     // bind() will report what is wrong
+  }
+}
+
+/** Removes the socket files this process created (at a clean exit), if they are still ours. */
+export function removeOwnFiles(listeners: Iterable<Listener>): void {
+  for (const { ownFile } of listeners) {
+    if (ownFile === undefined) continue;
+    try {
+      if (lstatSync(ownFile.path).ino === ownFile.ino) unlinkSync(ownFile.path);
+    } catch {
+      // already gone
+    }
   }
 }
 

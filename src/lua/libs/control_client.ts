@@ -4,6 +4,7 @@ import { connectSocket, sendOn, SystemError, systemErrorText, type NativeAddress
 import { encodeControlDatagram, encodeControlPacket } from '../../protocol/control.js';
 import { DefaultPort, resolveAddress } from '../../protocol/socket-address.js';
 import type { LibraryContext, LuaLibrary } from '../libraries.js';
+import { DRY_RUN_REFUSAL } from '../errors.js';
 import type { LuaPushable } from '../lua-state.js';
 import { bytesOf } from './lua-bytes.js';
 import { OwnedFds } from './owned-fds.js';
@@ -62,4 +63,11 @@ export const controlClientLibrary: LuaLibrary = {
       close: ([fd]) => fds.close(fd),
     };
   },
+  // opening the datagram socket sends nothing; sending is refused
+  dryRun: ({ engine }) => ({
+    send: () => {
+      engine.refuse('control_client.send');
+      return [undefined, `send() failed: ${DRY_RUN_REFUSAL}`];
+    },
+  }),
 };

@@ -61,4 +61,7 @@ export const filesLibrary: LuaLibrary = {
       exists: ([path]) => existsSync(resolve(String(path))),
     };
   },
+  dryRun: ({ engine }) => ({
+    unstage: () => engine.refuse('io.write'),
+  }),
 };

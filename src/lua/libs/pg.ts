@@ -82,4 +82,7 @@ export const pgLibrary: LuaLibrary = {
       },
     };
   },
+  dryRun: ({ engine }) => ({
+    listen: () => engine.refuse('pg.listen'),
+  }),
 };

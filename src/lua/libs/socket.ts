@@ -3,6 +3,7 @@
 import { connectSocket, sendOn, SystemError, systemErrorText, type SocketTypeName } from '../../native/linux.js';
 import { DefaultPort, parseNumericAddress, type SocketAddress } from '../../protocol/socket-address.js';
 import type { LibraryContext, LuaLibrary } from '../libraries.js';
+import { DRY_RUN_REFUSAL } from '../errors.js';
 import { LuaError, type LuaArg, type LuaPushable } from '../lua-state.js';
 import { bytesOf } from './lua-bytes.js';
 import { OwnedFds } from './owned-fds.js';
@@ -51,4 +52,16 @@ export const socketLibrary: LuaLibrary = {
       close: ([fd]) => fds.close(fd),
     };
   },
+  // connecting a datagram socket sends nothing (and fails as in the daemon); a stream connection is refused
+  dryRun: ({ engine }, real) => ({
+    connect: (args) => {
+      if (args[2] === 'dgram') return real.connect!(args);
+      engine.refuse('socket.connect');
+      return [undefined, DRY_RUN_REFUSAL];
+    },
+    send: () => {
+      engine.refuse('socket.send');
+      return [undefined, DRY_RUN_REFUSAL];
+    },
+  }),
 };

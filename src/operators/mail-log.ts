@@ -1,0 +1,51 @@
+// One `key=value` line on stderr per finished mail (docs/logging.md),
+// unless QRELAY_LOG=quiet.  Written after the Pond record, before the answer.
+import { logMailLine, logMails, logValue } from '../log.js';
+import type { Action } from '../policy.js';
+import { formatAddress } from '../protocol/socket-address.js';
+import type { MailOutcome } from './pond-log.js';
+
+/** `action=… target=…` of a decision. */
+function actionFields(decision: MailOutcome['decision']): string {
+  if (decision === undefined) return 'action=- target=-';
+  if (decision === 'script-failed') return 'action=script-failed target=-';
+  return `action=${decision.kind} target=${logValue(actionTarget(decision))}`;
+}
+
+function actionTarget(action: Action): string {
+  switch (action.kind) {
+    case 'connect':
+      return formatAddress(action.address);
+    case 'exec':
+    case 'exec_raw':
+      return action.argv[0] ?? '';
+    default:
+      return '-';
+  }
+}
+
+/**
+ * The line for one mail, in the connection's domain (`[pid=N uid=N mail=ID]`,
+ * like the error lines about it); `nowHr` is process.hrtime.bigint() at its end.
+ */
+export function mailLogLine(outcome: MailOutcome, nowHr: bigint): string {
+  const { client, request, mail, result } = outcome;
+  const gid = client.credentials?.gid ?? '-';
+  const recipients = request.recipients;
+  const answer =
+    result.kind === 'answered'
+      ? `answer=${result.response[0]} text=${logValue(result.response.slice(1))}`
+      : `answer=canceled text=${logValue(result.reason)}`;
+  const ms = Number(nowHr - client.acceptedAt) / 1e6;
+  return (
+    `[${client.domain}] gid=${gid} account=${mail.account === undefined ? '-' : logValue(mail.account)}` +
+    ` listener=${logValue(client.listener.name)}` +
+    ` from=${logValue(request.sender)}${mail.sender === request.sender ? '' : ` new_from=${logValue(mail.sender)}`} nrcpt=${recipients.length} to=${logValue(recipients[0] ?? '')}` +
+    ` size=${request.message.length} ${actionFields(outcome.decision)} ${answer} ms=${ms.toFixed(1)}\n`
+  );
+}
+
+/** Writes the line of a finished mail, unless QRELAY_LOG=quiet. */
+export function logMailOutcome(outcome: MailOutcome): void {
+  if (logMails) logMailLine(mailLogLine(outcome, process.hrtime.bigint()));
+}
