@@ -2,7 +2,7 @@
 // unless QRELAY_LOG=quiet.  Written after the Pond record, before the answer.
 import { logMailLine, logMails, logValue } from '../log.js';
 import type { Action } from '../policy.js';
-import { formatAddress } from '../protocol/socket-address.js';
+import { formatAddress, type SocketAddress } from '../protocol/socket-address.js';
 import type { MailOutcome } from './pond-log.js';
 
 /** `action=… target=…` of a decision. */
@@ -12,10 +12,22 @@ function actionFields(decision: MailOutcome['decision']): string {
   return `action=${decision.kind} target=${logValue(actionTarget(decision))}`;
 }
 
+/** Formatted addresses: formatting an IP address is a native call, and the engine reuses address objects. */
+const addressTexts = new WeakMap<SocketAddress, string>();
+
+function addressText(address: SocketAddress): string {
+  let text = addressTexts.get(address);
+  if (text === undefined) {
+    text = formatAddress(address);
+    addressTexts.set(address, text);
+  }
+  return text;
+}
+
 function actionTarget(action: Action): string {
   switch (action.kind) {
     case 'connect':
-      return formatAddress(action.address);
+      return addressText(action.address);
     case 'exec':
     case 'exec_raw':
       return action.argv[0] ?? '';

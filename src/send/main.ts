@@ -8,6 +8,7 @@ import { relayToServer } from '../actions/connect.js';
 import { tryParseArgs } from '../cli.js';
 import { encodeQmqpRequest } from '../protocol/qmqp.js';
 import { DefaultPort, resolveAddress, type SocketAddress } from '../protocol/socket-address.js';
+import { DEFAULT_TIMEOUTS } from '../timeouts.js';
 
 export const SEND_USAGE =
   'Usage: qrelay send [--socket PATH | --host HOST [--port PORT]] [--timeout SECONDS] -f SENDER RECIPIENT... < MESSAGE';
@@ -84,7 +85,9 @@ export async function runSend(args: readonly string[]): Promise<number> {
   const message = await readStdin();
   const request = encodeQmqpRequest(message, parsed.sender, parsed.recipients);
   const timedOut = { response: '', log: [`no answer within ${parsed.timeoutMs / 1000} s`] };
-  const result = await firstValueFrom(relayToServer(parsed.address, request).pipe(timeout({ first: parsed.timeoutMs, with: () => of(timedOut) })));
+  const t = parsed.timeoutMs;
+  const timeouts = { ...DEFAULT_TIMEOUTS, connectMs: t, sendStallMs: t, firstResponseByteMs: t, betweenResponseChunksMs: t };
+  const result = await firstValueFrom(relayToServer(parsed.address, request, timeouts).pipe(timeout({ first: parsed.timeoutMs, with: () => of(timedOut) })));
   if (result.log !== undefined && result.log.length > 0) {
     for (const line of result.log) process.stderr.write(`qrelay send: ${parsed.describe}: ${line}\n`);
     return SendExit.tempFail;
