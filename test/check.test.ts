@@ -18,7 +18,7 @@ interface Result {
 }
 
 function check(args: readonly string[], input = '', env: NodeJS.ProcessEnv = {}): Result {
-  const r = spawnSync(process.execPath, [MAIN, 'check', ...args], { input, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 30_000 });
+  const r = spawnSync(process.execPath, [MAIN, 'check', ...args], { input, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 120_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
