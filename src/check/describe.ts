@@ -13,8 +13,12 @@ function describeAction(action: Action): string[] {
       return ['action: discard (answer Kdiscarded)'];
     case 'reject':
       return ['action: reject (answer Drejected)'];
-    case 'connect':
-      return [`action: connect ${formatAddress(action.address)}`];
+    case 'connect': {
+      const lines = [`action: connect ${action.servers.map(formatAddress).join(' ')}${action.servers.length > 1 ? ` (${action.order === 'random' ? 'random rotation' : 'in this order'})` : ''}`];
+      if (action.connectTimeoutMs !== undefined) lines.push(`connect timeout: ${action.connectTimeoutMs / 1000} s`);
+      if (action.timeoutMs !== undefined) lines.push(`timeout: ${action.timeoutMs / 1000} s`);
+      return lines;
+    }
     case 'exec':
     case 'exec_raw': {
       const lines = [`action: ${action.kind} ${action.argv.map(shellWord).join(' ')}`];

@@ -1,15 +1,26 @@
 // One `key=value` line on stderr per finished mail (docs/logging.md),
 // unless QRELAY_LOG=quiet.  Written after the Pond record, before the answer.
 import { logMailLine, logMails, logValue } from '../log.js';
-import type { Action } from '../policy.js';
 import { formatAddress, type SocketAddress } from '../protocol/socket-address.js';
 import type { MailOutcome } from './pond-log.js';
 
-/** `action=… target=…` of a decision. */
-function actionFields(decision: MailOutcome['decision']): string {
+/** `action=… target=…` of a decision; for `connect`, the server that answered and how many were tried. */
+function actionFields(decision: MailOutcome['decision'], result: MailOutcome['result']): string {
   if (decision === undefined) return 'action=- target=-';
   if (decision === 'script-failed') return 'action=script-failed target=-';
-  return `action=${decision.kind} target=${logValue(actionTarget(decision))}`;
+  switch (decision.kind) {
+    case 'connect': {
+      const relay = result.kind === 'answered' ? result.relay : undefined;
+      if (relay !== undefined) return `action=connect target=${logValue(relay.server)} tried=${relay.tried}`;
+      const first = decision.servers[0];
+      return `action=connect target=${first === undefined ? '-' : logValue(addressText(first))}${decision.servers.length > 1 ? `+${decision.servers.length - 1}` : ''}`;
+    }
+    case 'exec':
+    case 'exec_raw':
+      return `action=${decision.kind} target=${logValue(decision.argv[0] ?? '')}`;
+    default:
+      return `action=${decision.kind} target=-`;
+  }
 }
 
 /** Formatted addresses: formatting an IP address is a native call, and the engine reuses address objects. */
@@ -22,18 +33,6 @@ function addressText(address: SocketAddress): string {
     addressTexts.set(address, text);
   }
   return text;
-}
-
-function actionTarget(action: Action): string {
-  switch (action.kind) {
-    case 'connect':
-      return addressText(action.address);
-    case 'exec':
-    case 'exec_raw':
-      return action.argv[0] ?? '';
-    default:
-      return '-';
-  }
 }
 
 /**
@@ -53,7 +52,7 @@ export function mailLogLine(outcome: MailOutcome, nowHr: bigint): string {
     `[${client.domain}] gid=${gid} account=${mail.account === undefined ? '-' : logValue(mail.account)}` +
     ` listener=${logValue(client.listener.name)}` +
     ` from=${logValue(request.sender)}${mail.sender === request.sender ? '' : ` new_from=${logValue(mail.sender)}`} nrcpt=${recipients.length} to=${logValue(recipients[0] ?? '')}` +
-    ` size=${request.message.length} ${actionFields(outcome.decision)} ${answer} ms=${ms.toFixed(1)}\n`
+    ` size=${request.message.length} ${actionFields(outcome.decision, result)} ${answer} ms=${ms.toFixed(1)}\n`
   );
 }
 

@@ -3,7 +3,8 @@
 // sysexits code of its class (docs/command-line.md): 0 for K, 75
 // (EX_TEMPFAIL) for Z and for failures to deliver, 77 (EX_NOPERM) for D,
 // 64 (EX_USAGE) for a bad command line.
-import { firstValueFrom, of, timeout } from 'rxjs';
+import { firstValueFrom, map, of, timeout } from 'rxjs';
+import type { ActionResult } from '../actions/action-result.js';
 import { relayToServer } from '../actions/connect.js';
 import { tryParseArgs } from '../cli.js';
 import { encodeQmqpRequest } from '../protocol/qmqp.js';
@@ -87,7 +88,12 @@ export async function runSend(args: readonly string[]): Promise<number> {
   const timedOut = { response: '', log: [`no answer within ${parsed.timeoutMs / 1000} s`] };
   const t = parsed.timeoutMs;
   const timeouts = { ...DEFAULT_TIMEOUTS, connectMs: t, sendStallMs: t, firstResponseByteMs: t, betweenResponseChunksMs: t };
-  const result = await firstValueFrom(relayToServer(parsed.address, request, timeouts).pipe(timeout({ first: parsed.timeoutMs, with: () => of(timedOut) })));
+  const result = await firstValueFrom(
+    relayToServer(parsed.address, request, timeouts).pipe(
+      map((attempt): ActionResult => attempt.result),
+      timeout({ first: parsed.timeoutMs, with: () => of(timedOut) }),
+    ),
+  );
   if (result.log !== undefined && result.log.length > 0) {
     for (const line of result.log) process.stderr.write(`qrelay send: ${parsed.describe}: ${line}\n`);
     return SendExit.tempFail;
