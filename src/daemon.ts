@@ -5,13 +5,16 @@
 // grace period, then cancel them".
 import { ReplaySubject, Subject, concat, defer, finalize, ignoreElements, mergeMap, of, take, takeUntil, tap, throttle, timer } from 'rxjs';
 import { ServerBackoff } from './actions/server-backoff.js';
+import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { logMails, logPlain, logValue } from './log.js';
 import { ConfigError, LuaEngine, type ListenRequest } from './lua/engine.js';
 import { createMailLogger, type MailLogger } from './operators/pond-log.js';
 import { withPeerCredentials } from './operators/peer-credentials.js';
 import { serveClient } from './operators/serve-client.js';
-import { terminateAllChildren } from './streams/child-process.js';
+import { enableMetrics, gaugeFrom, registry } from './metrics.js';
+import { runningChildCount, terminateAllChildren } from './streams/child-process.js';
+import { describeMetricsAddress, parseMetricsAddress, serveMetrics, type MetricsAddress, type MetricsServer } from './streams/metrics-server.js';
 import { closeAllPgConnections } from './lua/libs/pg.js';
 import { accepted$, adoptListener, bindListener, removeOwnFiles, type Listener } from './streams/listener.js';
 import { pendingSignals, signalNumber } from './streams/signals.js';
@@ -27,9 +30,38 @@ export interface DaemonOptions {
 }
 
 /** The startup lines (docs/logging.md): the process and config, then one per listener. */
-function logStartup(configPath: string, listeners: readonly Listener[], version: string): void {
+function logStartup(configPath: string, listeners: readonly Listener[], version: string, metrics: MetricsAddress | undefined): void {
   logPlain(`qrelay ${version} started: pid=${process.pid} config=${logValue(configPath)} listeners=${listeners.length}`);
   for (const l of listeners) logPlain(`listening: listener=${logValue(l.name)} handler=${l.handler} max_size=${l.maxSize}`);
+  if (metrics !== undefined) logPlain(`metrics: listen=${logValue(describeMetricsAddress(metrics))} path=/metrics`);
+}
+
+/** `metrics_listen()` during the config load, then the server once startup succeeded. */
+function metricsHost(): { listen: (text: string) => string | undefined; start: () => Promise<MetricsServer | undefined>; readonly address: MetricsAddress | undefined } {
+  let address: MetricsAddress | undefined;
+  return {
+    listen: (text) => {
+      if (address !== undefined) return 'metrics_listen may be called only once';
+      const parsed = parseMetricsAddress(text);
+      if (typeof parsed === 'string') return parsed;
+      // relative paths: against the config's folder, where the load runs
+      address = parsed.kind === 'unix' ? { kind: 'unix', path: resolve(parsed.path) } : parsed;
+      return undefined;
+    },
+    start: async () => {
+      if (address === undefined) return undefined;
+      enableMetrics();
+      gaugeFrom('qrelay_child_processes', 'Programs started by exec and exec_raw that are running (or not yet reaped)', runningChildCount);
+      try {
+        return await serveMetrics(address, registry);
+      } catch (e) {
+        throw new ConfigError((e as Error).message);
+      }
+    },
+    get address() {
+      return address;
+    },
+  };
 }
 
 function logReload(result: 'none' | 'ran' | 'failed', ms: number): void {
@@ -59,11 +91,18 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   listeners.subscribe((l) => opened.push(l));
   let engine: LuaEngine;
   let mailLog: MailLogger | undefined;
+  const metrics = metricsHost();
+  let metricsServer: MetricsServer | undefined;
   try {
-    engine = await LuaEngine.load(options.configPath, { listen: listenerHost(listeners) }, { runTimeLimitMs: options.timeouts.luaRunTimeMs });
+    engine = await LuaEngine.load(
+      options.configPath,
+      { listen: listenerHost(listeners), metricsListen: metrics.listen },
+      { runTimeLimitMs: options.timeouts.luaRunTimeMs },
+    );
     if (opened.length === 0) throw new ConfigError('No QMQP listeners configured');
     const logServer = engine.finishStartup();
     mailLog = logServer === undefined ? undefined : createMailLogger(logServer);
+    metricsServer = await metrics.start();
   } catch (e) {
     stopSignals.stop();
     hangups.stop();
@@ -73,7 +112,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     removeOwnFiles(opened);
     return 1;
   }
-  if (logMails) logStartup(options.configPath, opened, options.version);
+  if (logMails) logStartup(options.configPath, opened, options.version, metrics.address);
 
   const notifier = createNotifier();
   const backoff = new ServerBackoff({ firstMs: options.timeouts.serverBackoffFirstMs, maxMs: options.timeouts.serverBackoffMaxMs });
@@ -141,6 +180,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       .pipe(
         finalize(() => {
           removeOwnFiles(opened);
+          metricsServer?.close();
           cancelAll$.complete();
           notifier.close();
           resolve(0);

@@ -39,7 +39,7 @@ const cases: Record<string, string> = {
   'proc-info-no-env': `return m:exec('/bin/sh', '-c', ${lua(PROC_INFO)}, dir .. '/bare')`,
   signals: `return m:exec('/bin/sh', '-c', ${lua('/bin/grep -E "^Sig(Blk|Ign)" /proc/self/status > "$0"; printf 3:Kok,')}, dir .. '/signals')`,
   record: `return m:exec(fixtures .. '/qmqp-record.py', dir .. '/request')`,
-  'stdin-open': `return m:exec('/bin/sh', '-c', '/bin/cat > "$0"; printf 3:Kok,', dir .. '/cat', {timeout = 1})`,
+  'stdin-open': `return m:exec('/bin/sh', '-c', '/bin/cat > "$0"; printf 3:Kok,', dir .. '/cat', {timeout = 10})`,
   'kill-9': shell('kill -9 $$'),
   'echo-newline': shell("echo '3:Kok,'"),
   'long-newline': shell(`printf '40:K${'x'.repeat(39)},\\n'`),
@@ -89,9 +89,9 @@ describe('exec', () => {
     assert.deepEqual(readFileSync(file('request')), relayedRequest('record'));
   });
 
-  it('keeps stdin open until the transaction is over', async () => {
-    // cat ends (and the child answers) only if stdin gets closed
-    assert.equal(await sendCase(suite(), 'stdin-open'), '8:Ztimeout,');
+  it('closes stdin after the request: a child running cat sees EOF (fix of [T-X-04])', async () => {
+    // cat ends (and the child answers) only because stdin gets closed
+    assert.equal(await sendCase(suite(), 'stdin-open'), '3:Kok,');
     assert.deepEqual(readFileSync(file('cat')), relayedRequest('stdin-open'));
   });
 

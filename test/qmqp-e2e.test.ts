@@ -151,7 +151,7 @@ describe('QMQP end to end', () => {
     assert.equal(await send(sock, qmqpRequest('m', 'a@b.c', [...r, 'more@example.com'])), '20:Dtoo many recipients,');
   });
 
-  it('accepts max_size and drops max_size + 1 without an answer [T-Q-04] [T-Q-05]', async () => {
+  it('accepts max_size and answers max_size + 1 with Dmessage too large [T-Q-04] (fix of [T-Q-05])', async () => {
     const small = join(daemon.dir, 'small.sock');
     const bodyOfSize = (n: number): Buffer => {
       for (let length = n; length >= 0; length--) {
@@ -163,9 +163,14 @@ describe('QMQP end to end', () => {
     const exact = bodyOfSize(1024);
     const over = bodyOfSize(1025);
     assert.equal(await send(small, netstring(exact)), '10:Kdiscarded,');
+    // the client sends all of it, then reads: it gets the reason
     const result = await exchange(small, netstring(over));
-    assert.equal(result.response.length, 0);
+    assert.equal(result.response.toString(), '34:Dmessage too large (max_size 1024),');
     await waitFor(() => daemon.stderr().includes('Netstring is too large: 1025'), 5000, 'log line');
+    // a client that announces a huge request and waits for the answer gets it too
+    const announced = await exchange(small, Buffer.from('16777216:abc'), { halfClose: false, pauseMs: 0 }).catch((e: Error) => e);
+    assert.ok(!(announced instanceof Error), String(announced));
+    assert.equal(announced.response.toString(), '34:Dmessage too large (max_size 1024),');
   });
 
   it('closes silently on framing errors [T-E-02]', async () => {

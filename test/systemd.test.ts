@@ -2,7 +2,7 @@
 // activation, sd_notify and watchdog, SIGHUP reload, graceful shutdown.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { MAIN, ROOT, removeDir, startDaemon, tempDir, waitFor } from './helpers/daemon.js';
@@ -298,6 +298,13 @@ describe('shipped unit files', () => {
       .filter((l) => l.includes('qrelay') && !/Unit qrelay\.service not found|Failed to prepare filename/.test(l));
     assert.deepEqual(problems, [], r.stderr);
     assert.equal(r.status, 0, r.stderr);
+    // hardened beyond the original: exposure 2.5 or better
+    const security = spawnSync('systemd-analyze', ['security', '--offline=true', join(dir, 'qrelay.service')], { encoding: 'utf8', timeout: 30_000 });
+    const level = /Overall exposure level for qrelay\.service: (\d+\.\d)/.exec(security.stdout + security.stderr);
+    assert.ok(level !== null, security.stdout + security.stderr);
+    assert.ok(Number(level[1]) <= 2.5, `exposure ${level[1]}`);
+    const service = readFileSync(join(dir, 'qrelay.service'), 'utf8');
+    for (const line of ['Restart=on-failure', 'Requires=qrelay.socket', 'After=qrelay.socket']) assert.ok(service.split('\n').includes(line), line);
     removeDir(dir);
   });
 });

@@ -1,9 +1,10 @@
 // Action `exec`: speak QMQP with a local program over its stdin/stdout
-// (exec.md §3).  The request goes to stdin, which stays open until the
-// transaction is over; the answer netstring read from stdout is forwarded
-// only once the child has exited with status 0.
+// (exec.md §3).  The request goes to stdin, which is then closed, so that
+// programs reading to EOF work (the original keeps it open until the
+// transaction is over: docs/differences.md); the answer netstring read from
+// stdout is forwarded only once the child has exited with status 0.
 import type { Socket } from 'node:net';
-import { Observable, catchError, concat, filter, map, merge, mergeMap, of, switchMap, take, throwError, timeout } from 'rxjs';
+import { EMPTY, Observable, catchError, concat, defer, filter, map, merge, mergeMap, of, switchMap, take, throwError, timeout } from 'rxjs';
 import { Responses } from '../protocol/responses.js';
 import { childProcess } from '../streams/child-process.js';
 import { socketChunks } from '../streams/socket-chunks.js';
@@ -39,7 +40,8 @@ export function runExec(action: ExecAction, request: readonly Buffer[], timeouts
     switchMap((child) => {
       // A complete answer waits for the exit status; a failed write or read
       // (EOF included: an exit 0 without an answer) answers at once.
-      const answered$ = concat(sendRequest(child.stdin, request, timeouts.sendStallMs), readQmqpResponse(answerChunks(child.output), timeouts)).pipe(
+      const sent$ = concat(sendRequest(child.stdin, request, timeouts.sendStallMs), defer(() => (child.stdin.end(), EMPTY)));
+      const answered$ = concat(sent$, readQmqpResponse(answerChunks(child.output), timeouts)).pipe(
         mergeMap((answer) => child.exit$.pipe(map((status) => (exitedSuccessfully(status) ? answer : failedExitResult(status))))),
         catchError((e: unknown) =>
           e instanceof StdoutClosed

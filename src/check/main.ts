@@ -13,6 +13,7 @@ import { isValidAddress } from '../protocol/address.js';
 import { MAX_RECIPIENTS } from '../protocol/qmqp.js';
 import { formatAddress } from '../protocol/socket-address.js';
 import { listenTargetName } from '../streams/listener.js';
+import { describeMetricsAddress, parseMetricsAddress, type MetricsAddress } from '../streams/metrics-server.js';
 import { describeDecision } from './describe.js';
 
 export const CHECK_USAGE =
@@ -95,10 +96,18 @@ export async function runCheck(args: readonly string[]): Promise<number> {
   }
   const messageLength = parsed.mail === undefined ? 0 : await readStdin();
   const listeners: ListenRequest[] = [];
+  let metrics: MetricsAddress | undefined;
+  const metricsListen = (text: string): string | undefined => {
+    if (metrics !== undefined) return 'metrics_listen may be called only once';
+    const parsed = parseMetricsAddress(text);
+    if (typeof parsed === 'string') return parsed;
+    metrics = parsed;
+    return undefined;
+  };
   let engine: LuaEngine;
   let logServer: string | undefined;
   try {
-    engine = await LuaEngine.load(parsed.configPath, { listen: (request) => void listeners.push(request) }, { dryRun: true });
+    engine = await LuaEngine.load(parsed.configPath, { listen: (request) => void listeners.push(request), metricsListen }, { dryRun: true });
     if (listeners.length === 0) throw new ConfigError('No QMQP listeners configured');
     const address = engine.finishStartup();
     logServer = address === undefined ? undefined : formatAddress(address);
@@ -110,6 +119,7 @@ export async function runCheck(args: readonly string[]): Promise<number> {
   out(`configuration OK: ${parsed.configPath}`);
   listeners.forEach((l, i) => out(`listener ${i + 1}: ${listenTargetName(l.target)} (handler ${l.handler}, max_size ${l.maxSize})`));
   if (logServer !== undefined) out(`log_server: ${logServer}`);
+  if (metrics !== undefined) out(`metrics: ${describeMetricsAddress(metrics)} (GET /metrics)`);
   const startupRefusals = engine.refused.splice(0);
   if (startupRefusals.length > 0) out(`not performed at startup: ${startupRefusals.join(', ')}`);
   if (parsed.mail === undefined) return CheckExit.ok;

@@ -3,6 +3,7 @@
 import { readFileSync, writeSync } from 'node:fs';
 import { Observable, Subscription, defer, map, timer } from 'rxjs';
 import { logMails } from '../log.js';
+import { luaTimeLimitStops } from '../metrics.js';
 import { systemErrorText } from '../native/linux.js';
 import { isValidAddress } from '../protocol/address.js';
 import { DefaultPort, formatAddress, parseNumericAddress, type SocketAddress } from '../protocol/socket-address.js';
@@ -31,6 +32,8 @@ export interface ListenRequest {
 export interface StartupHost {
   /** Creates the listener(s) now; throws an Error whose message the script sees. */
   listen(request: ListenRequest): void;
+  /** `metrics_listen(address)`: the error text for the script, or undefined when accepted. */
+  metricsListen?(address: string): string | undefined;
 }
 
 
@@ -140,6 +143,7 @@ export class LuaEngine implements Policy {
         if (target.kind === 'path' ? a.length > 107 : a.length > 108) throw new LuaError('Path is too long');
         hostCall(() => host.listen({ handler: Number(handler), maxSize: Number(size), target }));
       },
+      metrics_listen: ([address]) => (host.metricsListen === undefined ? 'metrics_listen is not available here' : host.metricsListen(String(address))),
       listen_systemd: ([handler, size]) => {
         hostCall(() => host.listen({ handler: Number(handler), maxSize: Number(size), target: { kind: 'systemd' } }));
       },
@@ -261,7 +265,9 @@ export class LuaEngine implements Policy {
     }
     // a coroutine stopped by the run-time limit is abandoned as failed
     const exceeded = this.lua.takeRunTimeExceeded();
-    return exceeded === undefined ? values : ['error', exceeded];
+    if (exceeded === undefined) return values;
+    luaTimeLimitStops.inc();
+    return ['error', exceeded];
   }
 
   private decision(values: LuaArg[]): Decision {

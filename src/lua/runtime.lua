@@ -102,6 +102,12 @@ G.qmqp_resolve = make_resolver('qmqp')
 G.log_resolve = make_resolver('log')
 G.control_resolve = make_resolver('control')
 G.systemd = SYSTEMD
+-- qrelay's addition: serve Prometheus metrics (startup only, like qmqp_listen)
+G.metrics_listen = function(...)
+  if select('#', ...) ~= 1 then error('Invalid parameter count', 2) end
+  local err = js.metrics_listen(checkstring((...), 1, 'metrics_listen'))
+  if err then error(err, 2) end
+end
 
 function M.load_config(source, chunkname)
   local chunk, err = load(source, chunkname, 'bt')
@@ -115,6 +121,7 @@ end
 function M.finish_startup()
   local ls = G.log_server
   G.qmqp_listen, G.max_size, G.qmqp_resolve, G.log_resolve, G.control_resolve = nil, nil, nil, nil, nil
+  G.metrics_listen = nil
   if ls == nil then return 'none' end
   if type(ls) == 'string' then return 'string', ls end
   if type(ls) == 'number' then return 'string', str51(ls) end

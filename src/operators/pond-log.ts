@@ -6,6 +6,7 @@ import { tap, type MonoTypeOperatorFunction } from 'rxjs';
 import type { RelayReport } from '../actions/action-result.js';
 import { logDomain, logMails, logPlain } from '../log.js';
 import { ConfigError } from '../lua/errors.js';
+import { pondSendErrors } from '../metrics.js';
 import { systemErrorText } from '../native/linux.js';
 import type { Action, MailState } from '../policy.js';
 import { encodePondRecord, pondMessage, type PondRecord } from '../protocol/pond.js';
@@ -85,6 +86,7 @@ export function createMailLogger(address: SocketAddress): MailLogger {
         socket.send(datagram);
       } catch (e) {
         // a lost record never changes the mail's answer
+        pondSendErrors.inc();
         const reason = systemErrorText(e);
         if (logMails) logDomain(outcome.client.domain, `sendmsg() to log_server ${server} failed: ${reason}`);
         else logPlain(`sendmsg() failed: ${reason}`);

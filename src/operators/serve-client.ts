@@ -22,7 +22,10 @@ import { executeAction } from './execute-action.js';
 import { idleTimeout } from './idle-timeout.js';
 import { parseFailureResponse } from './parse-qmqp.js';
 import type { Client } from './peer-credentials.js';
+import { gauges } from '../metrics.js';
+import { messageTooLarge } from '../protocol/responses.js';
 import { logMailOutcome } from './mail-log.js';
+import { countMailOutcome } from './mail-metrics.js';
 import { pondLog, type MailOutcome, type MailLogger, type MailResult } from './pond-log.js';
 import { respond } from './respond.js';
 import { runPolicy } from './run-policy.js';
@@ -38,6 +41,7 @@ export interface ServeOptions {
 }
 
 function processMail(client: Client, request: QmqpRequest, unread: Buffer, options: ServeOptions): Observable<never> {
+  gauges.mailsInFlight++;
   const { session, decision$ } = runPolicy(options.policy, client, request);
   // Pond traffic counts a mail cancelled while relaying as relayed.
   let relaying = false;
@@ -53,11 +57,15 @@ function processMail(client: Client, request: QmqpRequest, unread: Buffer, optio
     map((result): MailOutcome => ({ client, request, mail: session.close(), decision: decided, result })),
     pondLog(options.mailLog),
     mergeMap((outcome) => {
-      // the line on stderr (no extra operator: this pipeline is built per connection)
+      // the line on stderr and the metrics (no extra operators: this pipeline is built per connection)
       logMailOutcome(outcome);
+      countMailOutcome(outcome);
       return outcome.result.kind === 'answered' ? respond(client, outcome.result.response) : EMPTY;
     }),
-    finalize(() => session.close()),
+    finalize(() => {
+      gauges.mailsInFlight--;
+      session.close();
+    }),
   );
 }
 
@@ -65,7 +73,8 @@ function processMail(client: Client, request: QmqpRequest, unread: Buffer, optio
 function serveRequest(client: Client, read: NetstringReadResult, options: ServeOptions): Observable<never> {
   if (read.kind !== 'complete') {
     logDomain(client.domain, describeNetstringError(read));
-    return EMPTY;
+    // a client still reading learns why (the original closes silently)
+    return read.kind === 'too-large' ? respond(client, messageTooLarge(client.listener.maxSize)) : EMPTY;
   }
   const parsed = parseQmqpRequest(read.payload);
   return parsed.kind === 'request' ? processMail(client, parsed.request, read.unread, options) : respond(client, parseFailureResponse(parsed));
@@ -74,6 +83,7 @@ function serveRequest(client: Client, read: NetstringReadResult, options: ServeO
 /** Serves the one request of a connection; never errors. */
 export function serveClient(client: Client, options: ServeOptions): Observable<never> {
   const { socket, listener } = client;
+  gauges.connectionsInFlight++;
   return socketChunks(socket).pipe(
     idleTimeout<Buffer>({ each: options.timeouts.receiveIdleMs, with: () => EMPTY }),
     decodeNetstring(listener.maxSize),
@@ -82,6 +92,9 @@ export function serveClient(client: Client, options: ServeOptions): Observable<n
       if ((e as NodeJS.ErrnoException).code !== 'ECONNRESET') logDomain(client.domain, `read() failed: ${systemErrorText(e)}`);
       return EMPTY;
     }),
-    finalize(() => socket.destroy()),
+    finalize(() => {
+      gauges.connectionsInFlight--;
+      socket.destroy();
+    }),
   );
 }

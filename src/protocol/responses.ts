@@ -22,3 +22,8 @@ export const Responses = {
   writeError: 'Zwrite error',
   readError: 'Zread error',
 } as const satisfies Record<string, ResponseText>;
+
+/** qrelay's answer to a request longer than the listener's max_size (the original closes silently). */
+export function messageTooLarge(maxSize: number): ResponseText {
+  return `Dmessage too large (max_size ${maxSize})`;
+}

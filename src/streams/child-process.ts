@@ -128,6 +128,11 @@ function terminate(child: ChildProcess, killGraceMs: number): void {
     .subscribe(() => sendSignal(child, 'SIGKILL'));
 }
 
+/** How many children run (or are not yet reaped). */
+export function runningChildCount(): number {
+  return running.size;
+}
+
 /** Daemon shutdown: SIGTERM and at once SIGKILL to every running child. */
 export function terminateAllChildren(): void {
   for (const child of running) {

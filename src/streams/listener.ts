@@ -79,7 +79,11 @@ function isLiveSocket(path: string): boolean {
   }
 }
 
-function removeStale(path: string, describe: string): void {
+/**
+ * Before binding a socket file: removes a stale file at `path`, but throws
+ * when a live process accepts connections on it (`describe` names it).
+ */
+export function removeStale(path: string, describe: string): void {
   let isSocket: boolean;
   try {
     isSocket = lstatSync(path).isSocket();
