@@ -1,4 +1,4 @@
-// The command line (daemon.md §1): `qrelay [--config PATH]`.
+// The command line (README.md): `qrelay [--config PATH]`.
 
 export const DEFAULT_CONFIG = '/etc/cm4all/qrelay/config.lua';
 export const USAGE = 'Usage: qrelay [--config PATH]';

@@ -1,6 +1,6 @@
 // The daemon: load the config (which creates the listeners), then serve
 // every accepted connection through the pipeline until a shutdown signal
-// (daemon.md §3–§8).  Signals, systemd notifications and the watchdog are
+// (docs/systemd.md).  Signals, systemd notifications and the watchdog are
 // streams; shutdown is "stop accepting, let mails in flight finish within a
 // grace period, then cancel them".
 import { ReplaySubject, Subject, concat, defer, finalize, ignoreElements, mergeMap, of, take, takeUntil, tap, throttle, timer } from 'rxjs';

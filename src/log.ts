@@ -1,4 +1,4 @@
-// One line on stderr per event (daemon.md §9): `[DOMAIN] TEXT`, single-line.
+// One line on stderr per event (docs/troubleshooting.md): `[DOMAIN] TEXT`, single-line.
 import { writeSync } from 'node:fs';
 import type { PeerCredentials } from './native/linux.js';
 

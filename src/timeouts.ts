@@ -28,7 +28,7 @@ export interface Timeouts {
   readonly serverBackoffMaxMs: number;
 }
 
-/** The defaults: the original's values (qmqp.md §9, exec.md §5) and ours where it has none. */
+/** The defaults: the original's values (docs/limits.md, docs/actions.md) and ours where it has none. */
 export const DEFAULT_TIMEOUTS: Timeouts = {
   receiveIdleMs: 5_000,
   connectMs: 20_000,

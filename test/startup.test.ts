@@ -1,4 +1,4 @@
-// Command line and startup (daemon.md §1–§4, lua-api.md §2–§4): every
+// Command line and startup (README.md, docs/configuration.md): every
 // failure exits 1 with a message naming the file and line where there is one.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -22,7 +22,7 @@ function runConfig(config: string): { status: number | null; stderr: string; pat
   return { ...r, path, dir };
 }
 
-describe('command line [T-D-01]', () => {
+describe('command line', () => {
   it('refuses anything but --config PATH with the usage line and status 1', () => {
     for (const args of [['--config'], ['--config=/x'], ['a', 'b', 'c'], ['--verbose']]) {
       const r = run(args);
@@ -37,7 +37,7 @@ describe('command line [T-D-01]', () => {
   });
 });
 
-describe('startup failures [T-D-02] [T-L-02] [T-L-04]', () => {
+describe('startup failures', () => {
   const cases: [string, string, RegExp][] = [
     ['no listener', 'x = 1', /^No QMQP listeners configured\n$/],
     ['syntax error', 'qmqp_listen(', /config\.lua:1: unexpected symbol near <eof>/],
@@ -74,7 +74,7 @@ describe('startup failures [T-D-02] [T-L-02] [T-L-04]', () => {
     assert.equal(r.stderr, 'Failed to change to /missing/dir: No such file or directory\n');
   });
 
-  it('accepts 107-byte paths [T-L-04]', async () => {
+  it('accepts 107-byte paths', async () => {
     const dir = tempDir('q');
     const path = join(dir, 'y'.repeat(107 - dir.length - 1));
     assert.equal(path.length, 107);
@@ -85,7 +85,7 @@ describe('startup failures [T-D-02] [T-L-02] [T-L-04]', () => {
   });
 });
 
-describe('listening sockets [T-D-03] [T-E-43]', () => {
+describe('listening sockets', () => {
   it('unlinks a stale file, sets mode 0666 and keeps the file after exit', async () => {
     const dir = tempDir();
     const path = join(dir, 'qrelay.sock');
@@ -113,7 +113,7 @@ describe('listening sockets [T-D-03] [T-E-43]', () => {
     removeDir(dir);
   });
 
-  it('resolves relative paths against the config folder during load [T-L-01]', async () => {
+  it('resolves relative paths against the config folder during load', async () => {
     const dir = tempDir();
     mkdirSync(join(dir, 'lib'));
     writeFileSync(join(dir, 'lib', 'policy.lua'), 'return function(m) return m:reject() end\n');

@@ -1,5 +1,5 @@
 // Action `connect`, one server: relay the request to a QMQP server and
-// read its answer (qmqp.md §7–§10).  What happened decides whether another
+// read its answer (docs/protocol.md).  What happened decides whether another
 // server may be tried (src/actions/failover.ts).
 import { connect as netConnect, Socket } from 'node:net';
 import { Observable, catchError, concat, defer, finalize, map, of, tap, throwError } from 'rxjs';

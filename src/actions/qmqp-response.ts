@@ -1,5 +1,5 @@
 // Reading a QMQP server's (or an exec child's) answer: one netstring of at
-// most 256 bytes with the relay timeouts of qmqp.md §8–§9.
+// most 256 bytes with the relay timeouts of docs/actions.md
 import { Observable, catchError, map, throwError, throwIfEmpty } from 'rxjs';
 import { idleTimeout } from '../operators/idle-timeout.js';
 import { decodeNetstring } from '../operators/decode-netstring.js';

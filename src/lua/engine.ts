@@ -67,7 +67,7 @@ export class LuaEngine implements Policy {
 
   private constructor(readonly lua: LuaState) {}
 
-  /** Creates the engine and runs the config file (lua-api.md §2). */
+  /** Creates the engine and runs the config file (docs/configuration.md). */
   static async load(configPath: string, host: StartupHost, options: EngineOptions = {}): Promise<LuaEngine> {
     const environment: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) environment[k] = v;

@@ -286,7 +286,7 @@ export function formatIp(family: 4 | 6, address: Buffer): string {
   return buf.toString('latin1', 0, buf.indexOf(0));
 }
 
-// ---- cgroup directories (lua-api.md §8.4–§8.5) ----------------------------
+// ---- cgroup directories (docs/mail.md) ----------------------------
 
 // openat2(2) has no glibc wrapper; its syscall number is the same on every architecture.
 const SYS_openat2 = 437;

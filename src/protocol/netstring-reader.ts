@@ -1,5 +1,5 @@
 // Incremental reader of one netstring from a byte stream, as the original
-// reads it (qmqp.md §2): a 32-byte header buffer checked on every arrival,
+// reads it (docs/protocol.md): a 32-byte header buffer checked on every arrival,
 // then a payload buffer of exactly length + 1 bytes allocated once.
 
 const HEADER_MAX = 32;

@@ -1,5 +1,5 @@
 // Netstrings (`LEN ":" BYTES ","`): framing for responses and the strict
-// parser for the fields inside a QMQP request (qmqp.md §3).
+// parser for the fields inside a QMQP request (docs/protocol.md).
 
 const COLON = 0x3a;
 const COMMA = 0x2c;

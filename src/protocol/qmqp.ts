@@ -1,4 +1,4 @@
-// The QMQP request body (qmqp.md §4): message, sender, 1…1024 recipients.
+// The QMQP request body (docs/protocol.md): message, sender, 1…1024 recipients.
 import { isValidAddress } from './address.js';
 import { parseInnerNetstring } from './netstring.js';
 

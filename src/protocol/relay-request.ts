@@ -1,4 +1,4 @@
-// The request qrelay sends on (qmqp.md §7): inserted headers newest first,
+// The request qrelay sends on (docs/protocol.md): inserted headers newest first,
 // the Received line, the message bytes unchanged, the current sender and
 // the client's recipient netstrings verbatim.  Built as a list of pieces
 // for one gathered write, so the message body is never copied.

@@ -1,4 +1,4 @@
-// Listening sockets (daemon.md §4, §5) and the stream of accepted connections.
+// Listening sockets (docs/configuration.md) and the stream of accepted connections.
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Observable, mergeMap } from 'rxjs';
