@@ -6,8 +6,19 @@ import fc from 'fast-check';
 import { encodeNetstring, parseInnerNetstring } from '../src/protocol/netstring.js';
 import { NetstringReader, type NetstringReadResult } from '../src/protocol/netstring-reader.js';
 
+/** A result with its payload as one Buffer (the reader keeps the received chunks). */
+type FlatResult = Exclude<NetstringReadResult, { kind: 'complete' }> | { kind: 'complete'; payload: Buffer; unread: Buffer };
+
+function flat(result: NetstringReadResult | undefined): FlatResult | undefined {
+  return result?.kind === 'complete' ? { ...result, payload: Buffer.concat(result.payload.pieces) } : result;
+}
+
 /** Feeds `bytes` split at `cuts` and returns the first result (or undefined). */
-function readChunked(bytes: Buffer, cuts: number[], max: number): NetstringReadResult | undefined {
+function readChunked(bytes: Buffer, cuts: number[], max: number): FlatResult | undefined {
+  return flat(readChunkedRaw(bytes, cuts, max));
+}
+
+function readChunkedRaw(bytes: Buffer, cuts: number[], max: number): NetstringReadResult | undefined {
   const reader = new NetstringReader(max);
   const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((a, b) => a - b);
   let start = 0;
@@ -70,7 +81,7 @@ describe('netstring reader', () => {
     for (const p of parts) assert.equal(reader.push(Buffer.from(p)), undefined);
     const r = reader.push(Buffer.from(','));
     assert.equal(r?.kind, 'complete');
-    if (r?.kind === 'complete') assert.equal(r.payload.toString(), '0123456789abcdef');
+    if (r?.kind === 'complete') assert.equal(Buffer.concat(r.payload.pieces).toString(), '0123456789abcdef');
   });
 
   it('enforces the maximum length', () => {

@@ -4,7 +4,8 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { isValidAddress } from '../src/protocol/address.js';
 import { encodeNetstring } from '../src/protocol/netstring.js';
-import { parseQmqpRequest } from '../src/protocol/qmqp.js';
+import { ByteChunks } from '../src/protocol/byte-chunks.js';
+import { parseQmqpRequest, type QmqpParseResult } from '../src/protocol/qmqp.js';
 
 function body(message: string | Buffer, sender: string, recipients: string[]): Buffer {
   return Buffer.concat([encodeNetstring(Buffer.from(message)), encodeNetstring(sender), ...recipients.map((r) => encodeNetstring(r))]);
@@ -22,10 +23,28 @@ describe('QMQP request parser', () => {
         const r = parseQmqpRequest(b);
         assert.equal(r.kind, 'request');
         if (r.kind !== 'request') return;
-        assert.deepEqual(r.request.message, Buffer.from(message));
+        assert.deepEqual(Buffer.concat(r.request.message.pieces), Buffer.from(message));
         assert.equal(r.request.sender, sender);
         assert.deepEqual(r.request.recipients, recipients);
         assert.deepEqual(r.request.recipientBytes, Buffer.concat(recipients.map((x) => encodeNetstring(x))));
+      }),
+    );
+  });
+
+  it('parses a body split into any chunks as it parses the whole [issue 10: memory grows with the data]', () => {
+    const summary = (r: QmqpParseResult): unknown =>
+      r.kind === 'request' ? [Buffer.concat(r.request.message.pieces), r.request.sender, r.request.recipients, r.request.recipientBytes, r.request.body.length] : r.kind;
+    const generated = fc.tuple(fc.uint8Array({ maxLength: 100 }), address, fc.array(address, { minLength: 1, maxLength: 5 })).map(([m, s, r]) => body(Buffer.from(m), s, r));
+    fc.assert(
+      fc.property(fc.oneof(generated, fc.uint8Array({ maxLength: 120 }).map((b) => Buffer.from(b))), fc.array(fc.nat(200), { maxLength: 8 }), (bytes, cuts) => {
+        const points = [...new Set(cuts.map((c) => c % (bytes.length + 1))), bytes.length].sort((a, b) => a - b);
+        const pieces: Buffer[] = [];
+        let start = 0;
+        for (const end of points) {
+          if (end > start) pieces.push(bytes.subarray(start, end));
+          start = Math.max(start, end);
+        }
+        assert.deepEqual(summary(parseQmqpRequest(new ByteChunks(pieces))), summary(parseQmqpRequest(bytes)));
       }),
     );
   });

@@ -3,6 +3,7 @@
 // (docs/systemd.md).  Signals, systemd notifications and the watchdog are
 // streams; shutdown is "stop accepting, let mails in flight finish within a
 // grace period, then cancel them".
+import { totalmem } from 'node:os';
 import { ReplaySubject, Subject, concat, defer, finalize, ignoreElements, mergeMap, of, take, takeUntil, tap, throttle, timer } from 'rxjs';
 import { ServerBackoff } from './actions/server-backoff.js';
 import { logPlain } from './log.js';
@@ -13,6 +14,7 @@ import { serveClient } from './operators/serve-client.js';
 import { terminateAllChildren } from './streams/child-process.js';
 import { closeAllPgConnections } from './lua/libs/pg.js';
 import { accepted$, adoptListener, bindListener, type Listener } from './streams/listener.js';
+import { ReceiveBudget, defaultReceiveBudget } from './streams/receive-budget.js';
 import { pendingSignals, signalNumber } from './streams/signals.js';
 import { createNotifier, reloadingMessage, takeListenFds, watchdogPings$ } from './streams/systemd.js';
 import type { Timeouts } from './timeouts.js';
@@ -46,9 +48,11 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   listeners.subscribe(() => listenerCount++);
   let engine: LuaEngine;
   let mailLog: MailLogger | undefined;
+  let receiveBudget: ReceiveBudget;
   try {
     engine = await LuaEngine.load(options.configPath, { listen: listenerHost(listeners) }, { runTimeLimitMs: options.timeouts.luaRunTimeMs });
     if (listenerCount === 0) throw new ConfigError('No QMQP listeners configured');
+    receiveBudget = new ReceiveBudget(engine.numberSetting('max_bytes_in_flight') ?? defaultReceiveBudget(totalmem()));
     const logServer = engine.finishStartup();
     mailLog = logServer === undefined ? undefined : createMailLogger(logServer);
   } catch (e) {
@@ -111,7 +115,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       accepted$(listeners).pipe(
         takeUntil(stopping$),
         withPeerCredentials(),
-        mergeMap((client) => serveClient(client, { policy: engine, mailLog, shutdown$: cancelAll$, timeouts: options.timeouts, backoff })),
+        mergeMap((client) => serveClient(client, { policy: engine, mailLog, shutdown$: cancelAll$, timeouts: options.timeouts, backoff, receiveBudget })),
       ),
       of(undefined).pipe(
         tap(() => {

@@ -48,6 +48,8 @@ describe('startup failures', () => {
     ['max_size too small', "max_size = 1023\nqmqp_listen('/tmp/x', function() end)", /^`max_size` is too small\n$/],
     ['max_size too large', "max_size = 1073741825\nqmqp_listen('/tmp/x', function() end)", /^`max_size` is too large\n$/],
     ['max_size not a number', "max_size = 'lots'\nqmqp_listen('/tmp/x', function() end)", /^`max_size` must be a number\n$/],
+    ['max_bytes_in_flight not a number', "max_bytes_in_flight = 'lots'\nqmqp_listen(os.getenv('TEST_DIR') .. '/q.sock', function() end)", /^`max_bytes_in_flight` must be a positive number, not a string\n$/],
+    ['max_bytes_in_flight zero', "max_bytes_in_flight = 0\nqmqp_listen(os.getenv('TEST_DIR') .. '/q.sock', function() end)", /^`max_bytes_in_flight` must be a positive number, not 0\n$/],
     ['path too long', `qmqp_listen('/tmp/${'x'.repeat(103)}', function() end)`, /Path is too long/],
     ['abstract too long', `qmqp_listen('@${'x'.repeat(108)}', function() end)`, /Path is too long/],
     ['bind failure', "qmqp_listen('/nonexistent-dir/x.sock', function() end)", /^Failed to bind to \/nonexistent-dir\/x\.sock: No such file or directory\n$/],

@@ -28,7 +28,7 @@ export function readQmqpResponse(
     throwIfEmpty(() => relayFailed('Peer closed the socket prematurely')),
     map((result): ActionResult => {
       if (result.kind !== 'complete') throw relayFailed(describeNetstringError(result));
-      const payload = result.payload;
+      const payload = result.payload.contiguous(0, result.payload.length);
       const code = payload[0];
       if (code !== 0x4b && code !== 0x5a && code !== 0x44) {
         return { response: Responses.malformedRelayResponse, log: ['Malformed QMQP response'] };

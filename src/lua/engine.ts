@@ -39,6 +39,7 @@ export type Operation = (args: LuaArg[]) => Observable<LuaPushable[]>;
 interface Entry {
   load_config: number;
   finish_startup: number;
+  number_setting: number;
   dispatch: number;
   resume: number;
   close: number;
@@ -82,6 +83,18 @@ export class LuaEngine implements Policy {
   finishStartup(): SocketAddress | undefined {
     const [kind, value] = this.lua.call(this.entry.finish_startup, []);
     return this.logServerAddress(kind, value);
+  }
+
+  /**
+   * A positive number the script assigned to the global `name` (an
+   * extension of ours, e.g. `max_bytes_in_flight`), or undefined when unset.
+   * Throws a ConfigError for anything else.
+   */
+  numberSetting(name: string): number | undefined {
+    const [value, type] = this.lua.call(this.entry.number_setting, [name]);
+    if (value === undefined) return undefined;
+    if (typeof value !== 'number' || !(value > 0)) throw new ConfigError(`\`${name}\` must be a positive number, not ${type === undefined ? String(value) : `a ${String(type)}`}`);
+    return value;
   }
 
   /** What the pipeline told the policy about mail `id` (while its connection lasts). */
@@ -141,6 +154,7 @@ export class LuaEngine implements Policy {
     this.entry = {
       load_config: lua.fieldRef(table, 'load_config'),
       finish_startup: lua.fieldRef(table, 'finish_startup'),
+      number_setting: lua.fieldRef(table, 'number_setting'),
       dispatch: lua.fieldRef(table, 'dispatch'),
       resume: lua.fieldRef(table, 'resume'),
       close: lua.fieldRef(table, 'close'),

@@ -112,6 +112,16 @@ function M.load_config(source, chunkname)
 end
 
 -- Removes the startup-only globals; describes `log_server` for the engine.
+-- A numeric setting the script may have assigned (a qrelay extension):
+-- nil when unset, else the number, or 'invalid' and the value's type.
+function M.number_setting(name)
+  local v = G[name]
+  if v == nil then return nil end
+  local n = tonumber(v)
+  if n == nil then return 'invalid', type(v) end
+  return n
+end
+
 function M.finish_startup()
   local ls = G.log_server
   G.qmqp_listen, G.max_size, G.qmqp_resolve, G.log_resolve, G.control_resolve = nil, nil, nil, nil, nil

@@ -52,7 +52,7 @@ export function messageBlock(
   rewrite: MailRewrite,
   credentials: PeerCredentials | undefined,
 ): Buffer[] {
-  return [addedLines('', rewrite, receivedLine(credentials)), request.message];
+  return [addedLines('', rewrite, receivedLine(credentials)), ...request.message.pieces];
 }
 
 /** The complete relayed QMQP request (outer netstring included), as pieces. */
@@ -66,5 +66,5 @@ export function relayRequest(
   const blockHeader = `${blockLength}:`;
   const middle = Buffer.from(`,${rewrite.sender.length}:${rewrite.sender},`, 'latin1');
   const innerLength = blockHeader.length + blockLength + middle.length + request.recipientBytes.length;
-  return [addedLines(`${innerLength}:${blockHeader}`, rewrite, received), request.message, middle, request.recipientBytes, NETSTRING_TRAILER];
+  return [addedLines(`${innerLength}:${blockHeader}`, rewrite, received), ...request.message.pieces, middle, request.recipientBytes, NETSTRING_TRAILER];
 }
