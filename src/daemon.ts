@@ -16,17 +16,39 @@ import { closeAllPgConnections } from './lua/libs/pg.js';
 import { accepted$, adoptListener, bindListener, type Listener } from './streams/listener.js';
 import { ReceiveBudget, defaultReceiveBudget } from './streams/receive-budget.js';
 import { pendingSignals, signalNumber } from './streams/signals.js';
-import { createNotifier, reloadingMessage, takeListenFds, watchdogPings$ } from './streams/systemd.js';
+import { createNotifier, reloadingMessage, takeListenFds, watchdogPings$, type Notifier } from './streams/systemd.js';
 import type { Timeouts } from './timeouts.js';
 
 export interface DaemonOptions {
   readonly configPath: string;
   /** Every timeout of the daemon (src/timeouts.ts). */
   readonly timeouts: Timeouts;
+  /** Set when this process is one of the workers of `--workers N` (src/primary.ts). */
+  readonly worker?: WorkerRole;
 }
 
-function listenerHost(listeners: ReplaySubject<Listener>): (request: ListenRequest) => void {
+export interface WorkerRole {
+  /** The listening descriptors the primary bound, one list per `qmqp_listen` call. */
+  readonly listenFds: readonly (readonly number[])[];
+  /** Where READY/RELOADING go instead of systemd: to the primary. */
+  readonly notifier: Notifier;
+}
+
+/**
+ * Where the config's `qmqp_listen` calls get their sockets: bound here, or
+ * (in a worker of `--workers`) the descriptors the primary bound for the
+ * same call, in call order.
+ */
+function listenerHost(listeners: ReplaySubject<Listener>, inherited: readonly (readonly number[])[] | undefined): (request: ListenRequest) => void {
+  let calls = 0;
   return (request) => {
+    if (inherited !== undefined) {
+      const fds = inherited[calls++];
+      if (fds === undefined) throw new Error('qmqp_listen after startup is not available with --workers');
+      if (fds.length === 0 && request.target.kind === 'systemd') logPlain('No systemd socket');
+      for (const fd of fds) listeners.next(adoptListener(fd, request.handler, request.maxSize));
+      return;
+    }
     if (request.target.kind === 'systemd') {
       const fds = takeListenFds();
       if (fds.length === 0) logPlain('No systemd socket');
@@ -50,7 +72,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   let mailLog: MailLogger | undefined;
   let receiveBudget: ReceiveBudget;
   try {
-    engine = await LuaEngine.load(options.configPath, { listen: listenerHost(listeners) }, { runTimeLimitMs: options.timeouts.luaRunTimeMs });
+    engine = await LuaEngine.load(options.configPath, { listen: listenerHost(listeners, options.worker?.listenFds) }, { runTimeLimitMs: options.timeouts.luaRunTimeMs });
     if (listenerCount === 0) throw new ConfigError('No QMQP listeners configured');
     receiveBudget = new ReceiveBudget(engine.numberSetting('max_bytes_in_flight') ?? defaultReceiveBudget(totalmem()));
     const logServer = engine.finishStartup();
@@ -64,7 +86,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     return 1;
   }
 
-  const notifier = createNotifier();
+  const notifier = options.worker?.notifier ?? createNotifier();
   const backoff = new ServerBackoff({ firstMs: options.timeouts.serverBackoffFirstMs, maxMs: options.timeouts.serverBackoffMaxMs });
   const stopping$ = new Subject<void>();
   const cancelAll$ = new Subject<void>();

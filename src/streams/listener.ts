@@ -30,6 +30,11 @@ function serverOn(fd: number): Server {
 
 /** Creates a listening socket on a path or abstract name, synchronously. */
 export function bindListener(target: Exclude<ListenTarget, { kind: 'systemd' }>, handler: number, maxSize: number): Listener {
+  return { server: serverOn(bindListeningFd(target)), handler, maxSize };
+}
+
+/** The listening descriptor alone (the primary of `--workers` binds, its workers accept). */
+export function bindListeningFd(target: Exclude<ListenTarget, { kind: 'systemd' }>): number {
   let fd: number;
   if (target.kind === 'abstract') {
     fd = listenUnix(target.name, true, BACKLOG, '@' + target.name.toString('latin1'));
@@ -45,7 +50,7 @@ export function bindListener(target: Exclude<ListenTarget, { kind: 'systemd' }>,
       }
     }
   }
-  return { server: serverOn(fd), handler, maxSize };
+  return fd;
 }
 
 /** Adopts an inherited listening socket (systemd socket activation). */
