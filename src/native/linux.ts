@@ -17,6 +17,7 @@ const AddrInfo = koffi.struct('addrinfo', {
 });
 
 const c = {
+  mallocTrim: libc.func('int malloc_trim(uintptr_t)'),
   socket: libc.func('int socket(int, int, int)'),
   bind: libc.func('int bind(int, const void *, uint32_t)'),
   listen: libc.func('int listen(int, int)'),
@@ -110,6 +111,11 @@ export function peerPidfd(fd: number): number | undefined {
   if (c.getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, buf, [4]) < 0) return undefined;
   const pidfd = buf.readInt32LE(0);
   return pidfd >= 0 ? pidfd : undefined;
+}
+
+/** Returns the C heap's free memory to the kernel (glibc keeps it otherwise). */
+export function trimCHeap(): void {
+  c.mallocTrim(0);
 }
 
 export function closeFd(fd: number): void {

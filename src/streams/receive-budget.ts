@@ -4,6 +4,7 @@
 // requests (the kernel's socket buffers then hold their clients back) and
 // resumes them when others have finished.  One request always keeps
 // reading, so the budget can be exceeded by at most one request.
+import { MemoryReleaser } from './release-memory.js';
 
 /** What reading can be paused and resumed on (a net.Socket). */
 export interface Pausable {
@@ -60,6 +61,7 @@ export function defaultReceiveBudget(totalMemory: number): number {
 
 export class ReceiveBudget {
   private used = 0;
+  private readonly releaser = new MemoryReleaser();
   /** Shares still reading their request. */
   private readonly reading = new Set<Share>();
   private heldCount = 0;
@@ -80,6 +82,7 @@ export class ReceiveBudget {
   /** @internal (Share) */
   added(share: Share, bytes: number): void {
     this.used += bytes;
+    this.releaser.update(this.used);
     if (this.used > this.limit && share.reading) this.holdLargest();
   }
 
@@ -93,6 +96,7 @@ export class ReceiveBudget {
   /** @internal (Share) */
   released(share: Share): void {
     this.used -= share.bytes;
+    this.releaser.update(this.used);
     if (this.heldCount > 0 && this.used <= this.limit) {
       for (const s of this.reading) if (s.held) this.resume(s);
     }
