@@ -75,8 +75,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     engine = await LuaEngine.load(options.configPath, { listen: listenerHost(listeners, options.worker?.listenFds) }, { runTimeLimitMs: options.timeouts.luaRunTimeMs });
     if (listenerCount === 0) throw new ConfigError('No QMQP listeners configured');
     receiveBudget = new ReceiveBudget(engine.numberSetting('max_bytes_in_flight') ?? defaultReceiveBudget(totalmem()));
-    const logServer = engine.finishStartup();
-    mailLog = logServer === undefined ? undefined : createMailLogger(logServer);
+    const settings = engine.finishStartup();
+    mailLog = settings.logServer === undefined ? undefined : createMailLogger(settings.logServer);
   } catch (e) {
     stopSignals.stop();
     hangups.stop();
