@@ -13,8 +13,9 @@ import { withPeerCredentials } from './operators/peer-credentials.js';
 import { serveClient } from './operators/serve-client.js';
 import { terminateAllChildren } from './streams/child-process.js';
 import { closeAllPgConnections } from './lua/libs/pg.js';
-import { accepted$, adoptListener, bindListener, type Listener } from './streams/listener.js';
+import { accepted$, adoptListener, bindListener, closeListener, type Listener } from './streams/listener.js';
 import { ReceiveBudget, defaultReceiveBudget } from './streams/receive-budget.js';
+import { connectionLimits, defaultMaxConnections, DEFAULT_MAX_CONNECTIONS_PER_UID, type ConnectionLimits } from './operators/connection-limits.js';
 import { pendingSignals, signalNumber } from './streams/signals.js';
 import { createNotifier, reloadingMessage, takeListenFds, watchdogPings$, type Notifier } from './streams/systemd.js';
 import type { Timeouts } from './timeouts.js';
@@ -71,18 +72,23 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   let engine: LuaEngine;
   let mailLog: MailLogger | undefined;
   let receiveBudget: ReceiveBudget;
+  let limits: ConnectionLimits;
   try {
     engine = await LuaEngine.load(options.configPath, { listen: listenerHost(listeners, options.worker?.listenFds) }, { runTimeLimitMs: options.timeouts.luaRunTimeMs });
     if (listenerCount === 0) throw new ConfigError('No QMQP listeners configured');
     receiveBudget = new ReceiveBudget(engine.numberSetting('max_bytes_in_flight') ?? defaultReceiveBudget(totalmem()));
     const settings = engine.finishStartup();
     mailLog = settings.logServer === undefined ? undefined : createMailLogger(settings.logServer);
+    limits = connectionLimits({
+      maxConnections: settings.maxConnections ?? defaultMaxConnections(),
+      maxPerUid: settings.maxConnectionsPerUid ?? DEFAULT_MAX_CONNECTIONS_PER_UID,
+    });
   } catch (e) {
     stopSignals.stop();
     hangups.stop();
     if (!(e instanceof ConfigError)) throw e;
     logPlain(e.message);
-    listeners.subscribe((l) => l.server.close());
+    listeners.subscribe(closeListener);
     return 1;
   }
 
@@ -134,10 +140,10 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
 
   return new Promise<number>((resolve) => {
     concat(
-      accepted$(listeners).pipe(
+      accepted$(listeners, limits.gate).pipe(
         takeUntil(stopping$),
         withPeerCredentials(),
-        mergeMap((client) => serveClient(client, { policy: engine, mailLog, shutdown$: cancelAll$, timeouts: options.timeouts, backoff, receiveBudget })),
+        limits.serve((client) => serveClient(client, { policy: engine, mailLog, shutdown$: cancelAll$, timeouts: options.timeouts, backoff, receiveBudget })),
       ),
       of(undefined).pipe(
         tap(() => {

@@ -28,3 +28,24 @@ export function logPlain(text: string): void {
 export function connectionDomain(credentials: PeerCredentials | undefined): string {
   return credentials === undefined ? 'connection' : `pid=${credentials.pid} uid=${credentials.uid}`;
 }
+
+/**
+ * A logger for events that can come in floods (limits reached): at most one
+ * line per `intervalMs`; the next line tells how many were left out.
+ */
+export function throttledLog(intervalMs: number): (domain: string | undefined, text: string) => void {
+  let last = -Infinity;
+  let skipped = 0;
+  return (domain, text) => {
+    const now = performance.now();
+    if (now - last < intervalMs) {
+      skipped++;
+      return;
+    }
+    last = now;
+    const line = skipped > 0 ? `${text} (${skipped} more since the last report)` : text;
+    skipped = 0;
+    if (domain === undefined) logPlain(line);
+    else logDomain(domain, line);
+  };
+}
