@@ -1,7 +1,7 @@
 // What local users can hold: the global cap on connections in flight
 // (at the cap qrelay stops accepting; clients wait in the listen backlog
 // and are served when a connection ends), the per-uid cap (an immediate
-// answer), and a downstream whose listen backlog is full (qmqp.md §10).
+// answer), and a downstream whose listen backlog is full (docs/actions.md, connect).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
@@ -131,7 +131,7 @@ describe('max_connections_per_uid', () => {
 });
 
 describe('a downstream whose listen backlog is full', () => {
-  it('gets Zrelay failed, as the original answers (qmqp.md §10)', async () => {
+  it('gets Zrelay failed, as the original answers (docs/actions.md, connect)', async () => {
     const dir = tempDir();
     const name = `qrelay-full-${randomBytes(6).toString('hex')}`;
     const path = join(dir, 'full.sock');

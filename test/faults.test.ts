@@ -1,6 +1,6 @@
 // Fault injection: a downstream QMQP server and exec children that
 // misbehave on command, each with the exact answer and a time bound
-// (qmqp.md §8–§10, exec.md §3–§5).  The spec's long timeouts (60 s for the
+// (docs/actions.md: connect, exec, exec_raw).  The spec's long timeouts (60 s for the
 // first answer byte, 10 s of send stall, 5 s between answer chunks) are
 // shortened through the daemon's QRELAY_TEST_* knobs.  Cases the other
 // suites already cover (refused, wrong letter, empty, oversize, garbage
@@ -80,7 +80,7 @@ cases.noread = "return m:connect(dir .. '/noread.sock')";
 const sh = (script: string, options = ''): string => `return m:exec('/bin/sh', '-c', ${JSON.stringify(script)}${options})`;
 const shRaw = (script: string, options = ''): string => `return m:exec_raw('/bin/sh', '-c', ${JSON.stringify(script)}${options})`;
 Object.assign(cases, {
-  // answers, then keeps running: the answer waits for the exit (exec.md §3.1), so only the timeout ends it
+  // answers, then keeps running: the answer waits for the exit (docs/actions.md, exec), so only the timeout ends it
   'exec-answer-and-run': sh("printf '3:Kok,'; exec /bin/sleep 30", ', {timeout = 1}'),
   'exec_raw-output-and-run': shRaw('/bin/cat >/dev/null; echo early; exec /bin/sleep 30', ', {timeout = 1}'),
   // 10 MiB of output

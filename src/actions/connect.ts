@@ -44,7 +44,7 @@ function connected(socket: Socket, connectMs: number): Observable<never> {
     const onError = (e: NodeJS.ErrnoException): void =>
       subscriber.error(
         // a Unix socket whose listen backlog is full: the original takes EAGAIN
-        // for "in progress", and its first write fails (qmqp.md §10)
+        // for "in progress", and its first write fails (docs/actions.md, connect)
         e.code === 'EAGAIN'
           ? new ActionFailure(Responses.relayFailed, `Failed to write: ${strerror(ENOTCONN)}`)
           : new ActionFailure(Responses.connectFailed, `Failed to connect: ${systemErrorText(e)}`),

@@ -1,5 +1,5 @@
 // Structured-but-wrong QMQP requests, each with the answer the
-// specification gives for it (qmqp.md §2–§6), independent of qrelay's own
+// specification gives for it (docs/protocol.md), independent of qrelay's own
 // parser: every generated part knows whether it is well-formed and valid,
 // and the oracle applies the spec's validation order to those facts.
 import fc from 'fast-check';
