@@ -7,6 +7,7 @@
 // moment the first server is down (t = 0) until the window ends.
 // Prints a table, then one JSON line per variant:
 //   npm run bench:failover
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -54,9 +55,18 @@ async function downServer(how: Down): Promise<{ address: string; stop(): void }>
     await new Promise((resolve) => server.close(resolve));
     return { address: `127.0.0.1:${port}`, stop: () => {} };
   }
-  const hole = start(join(ROOT, 'test', 'fixtures', 'black-hole.py'), []);
-  const [port] = await new Promise<string[]>((resolve) => createInterface({ input: hole.child.stdout! }).once('line', (line) => resolve([line])));
-  return { address: `127.0.0.1:${port}`, stop: () => void hole.stop() };
+  // its stdin stays open while it should live (it ends at EOF), so not through start()
+  const hole = spawn(join(ROOT, 'test', 'fixtures', 'black-hole.py'), { stdio: ['pipe', 'pipe', 'inherit'] });
+  const kill = (): void => void hole.kill('SIGKILL');
+  process.on('exit', kill);
+  const [port] = await new Promise<string[]>((resolve) => createInterface({ input: hole.stdout }).once('line', (line) => resolve([line])));
+  return {
+    address: `127.0.0.1:${port}`,
+    stop: () => {
+      process.off('exit', kill);
+      kill();
+    },
+  };
 }
 
 interface Result {

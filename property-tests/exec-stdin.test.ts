@@ -1,6 +1,6 @@
-// Property: what a child reads on stdin is exactly the spec's layout, for
+// Property: what a child reads on stdin is exactly the documented layout, for
 // any message bytes and inserted headers — the message block for exec_raw
-// (exec.md §4), the full relayed request for exec (qmqp.md §7.3).
+// (docs/actions.md), the full relayed request for exec (docs/protocol.md).
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,7 +33,7 @@ const charsIn = (from: number, to: number, except = -1): fc.Arbitrary<string> =>
     .filter((c) => c !== except)
     .map((c) => String.fromCharCode(c));
 
-/** lua-api.md §8.3: names 0x21..0x7E without ':', values 0x20..0x7E; ≤ 31 bytes to fit a hex local part. */
+/** docs/mail.md: names 0x21..0x7E without ':', values 0x20..0x7E; ≤ 31 bytes to fit a hex local part. */
 const header = fc.record({
   name: fc.string({ unit: charsIn(0x21, 0x7e, 0x3a), minLength: 1, maxLength: 31 }),
   value: fc.string({ unit: charsIn(0x20, 0x7e), maxLength: 31 }),
@@ -60,7 +60,7 @@ describe('bytes on a child’s stdin', () => {
     removeDir(daemon.dir);
   });
 
-  it('match the spec layout for exec and exec_raw', async () => {
+  it('match the documented layout for exec and exec_raw', async () => {
     const recorded = join(daemon.dir, 'stdin');
     await fc.assert(
       fc.asyncProperty(fc.constantFrom('exec', 'exec_raw'), fc.array(header, { maxLength: 6 }), message, sender, async (action, headers, bytes, from) => {

@@ -1,4 +1,4 @@
-// Properties of the `json` library (lua-libs.md §5) and of sodium.hex2bin,
+// Properties of the `json` library (docs/libraries.md) and of sodium.hex2bin,
 // each case run by the real Lua engine.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
@@ -78,7 +78,7 @@ describe('json properties', () => {
     );
   });
 
-  it('json.parse reads what JSON.parse reads, with the spec’s mapping', async () => {
+  it('json.parse reads what JSON.parse reads, with the mapping of docs/libraries.md', async () => {
     await fc.assert(
       fc.asyncProperty(fc.json({ stringUnit: 'grapheme', maxDepth: 4 }), async (text) => {
         const lines = await runLua(`

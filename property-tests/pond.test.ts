@@ -1,5 +1,5 @@
 // Property: every datagram the Pond encoder produces parses back (with the
-// receiver rules of pond-log.md §2.3) to the same fields, and its CRC checks.
+// receiver rules of docs/pond.md) to the same fields, and its CRC checks.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -26,7 +26,7 @@ function cString(s: string): string {
   return nul < 0 ? s : s.slice(0, nul);
 }
 
-test('encoded records decode to the same fields, in the order of §3', () => {
+test('encoded records decode to the same fields, in the order of docs/pond.md', () => {
   fc.assert(
     fc.property(record, (r) => {
       const decoded = decodeMailRecord(encodePondRecord(r));

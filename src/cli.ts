@@ -1,12 +1,13 @@
-// The command line: `qrelay [--config PATH]` runs the daemon (the
-// original's only form), `qrelay check …` is a dry run of the
+// The command line: `qrelay [--config PATH] [--workers N|auto]` runs the
+// daemon (`--config` is the original's only option), `qrelay check …` is a dry run of the
 // configuration, `qrelay send …` a QMQP client.  Parsed with node:util's
 // parseArgs; every error names the argument it is about.
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 
 export const DEFAULT_CONFIG = '/etc/cm4all/qrelay/config.lua';
-export const USAGE = 'Usage: qrelay [--config PATH]';
+export const USAGE = 'Usage: qrelay [--config PATH] [--workers N|auto]';
 
 export const HELP = `${USAGE}
        qrelay check [--config PATH] [--sender ADDRESS] [--rcpt ADDRESS]... [--pid N --uid N --gid N] [< MESSAGE]
@@ -14,6 +15,8 @@ export const HELP = `${USAGE}
        qrelay --version | --help
 
 Runs the QMQP relay with the Lua configuration at PATH (default ${DEFAULT_CONFIG}).
+--workers N runs N worker processes accepting on the same sockets (auto: one
+per core; default 1).
 
   check   loads the configuration as the daemon would, without binding,
           connecting or starting anything; with a message on stdin, runs the
@@ -27,12 +30,15 @@ QRELAY_LUA_TIME_LIMIT_MS.`;
 /** The daemon's options: add an entry here and a field to DaemonArguments for a new one. */
 const DAEMON_OPTIONS = {
   config: { type: 'string' },
+  workers: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
 } as const satisfies ParseArgsConfig['options'];
 
 export interface DaemonArguments {
   readonly configPath: string;
+  /** Worker processes (1: the daemon serves mail itself). */
+  readonly workers: number;
 }
 
 export type CommandLine =
@@ -55,6 +61,14 @@ export function tryParseArgs<T extends ParseArgsConfig>(config: T): ReturnType<t
   }
 }
 
+/** `N` (1 … 1024) or `auto` (the number of cores); undefined when invalid. */
+function workerCount(text: string): number | undefined {
+  if (text === 'auto') return availableParallelism();
+  if (!/^[1-9][0-9]*$/.test(text)) return undefined;
+  const n = Number(text);
+  return n <= 1024 ? n : undefined;
+}
+
 export function parseCommandLine(args: readonly string[]): CommandLine {
   if (args[0] === 'check') return { kind: 'check', args: args.slice(1) };
   if (args[0] === 'send') return { kind: 'send', args: args.slice(1) };
@@ -64,7 +78,9 @@ export function parseCommandLine(args: readonly string[]): CommandLine {
   if (values.help === true) return { kind: 'help' };
   if (values.version === true) return { kind: 'version' };
   if (values.config === '') return { kind: 'usage-error', message: "Option '--config' needs a file name" };
-  return { kind: 'run', args: { configPath: values.config ?? DEFAULT_CONFIG } };
+  const workers = values.workers === undefined ? 1 : workerCount(values.workers);
+  if (workers === undefined) return { kind: 'usage-error', message: `Option '--workers' needs a positive number or auto, not '${values.workers}'` };
+  return { kind: 'run', args: { configPath: values.config ?? DEFAULT_CONFIG, workers } };
 }
 
 /** The package version (package.json next to dist/). */

@@ -1,12 +1,13 @@
 // The daemon: load the config (which creates the listeners), then serve
 // every accepted connection through the pipeline until a shutdown signal
-// (daemon.md §3–§8).  Signals, systemd notifications and the watchdog are
+// (docs/systemd.md).  Signals, systemd notifications and the watchdog are
 // streams; shutdown is "stop accepting, let mails in flight finish within a
 // grace period, then cancel them".
-import { ReplaySubject, Subject, concat, defer, finalize, ignoreElements, mergeMap, of, take, takeUntil, tap, throttle, timer } from 'rxjs';
-import { ServerBackoff } from './actions/server-backoff.js';
+import { totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { ReplaySubject, Subject, concat, defer, finalize, ignoreElements, mergeMap, of, take, takeUntil, tap, throttle, timer } from 'rxjs';
+import { ServerBackoff } from './actions/server-backoff.js';
 import { logMails, logPlain, logValue } from './log.js';
 import { ConfigError, LuaEngine, type ListenRequest } from './lua/engine.js';
 import { createMailLogger, type MailLogger } from './operators/pond-log.js';
@@ -16,15 +17,19 @@ import { enableMetrics, gaugeFrom, registry } from './metrics.js';
 import { runningChildCount, terminateAllChildren } from './streams/child-process.js';
 import { describeMetricsAddress, parseMetricsAddress, serveMetrics, type MetricsAddress, type MetricsServer } from './streams/metrics-server.js';
 import { closeAllPgConnections } from './lua/libs/pg.js';
-import { accepted$, adoptListener, bindListener, removeOwnFiles, type Listener } from './streams/listener.js';
+import { accepted$, adoptListener, bindListener, closeListener, listenTargetName, removeOwnFiles, type Listener } from './streams/listener.js';
+import { ReceiveBudget, defaultReceiveBudget } from './streams/receive-budget.js';
+import { connectionLimits, defaultMaxConnections, DEFAULT_MAX_CONNECTIONS_PER_UID, type ConnectionLimits } from './operators/connection-limits.js';
 import { pendingSignals, signalNumber } from './streams/signals.js';
-import { createNotifier, reloadingMessage, takeListenFds, watchdogPings$ } from './streams/systemd.js';
+import { createNotifier, reloadingMessage, takeListenFds, watchdogPings$, type Notifier } from './streams/systemd.js';
 import type { Timeouts } from './timeouts.js';
 
 export interface DaemonOptions {
   readonly configPath: string;
   /** Every timeout of the daemon (src/timeouts.ts). */
   readonly timeouts: Timeouts;
+  /** Set when this process is one of the workers of `--workers N` (src/primary.ts). */
+  readonly worker?: WorkerRole;
   /** qrelay's version, for the startup line. */
   readonly version: string;
 }
@@ -36,11 +41,15 @@ function logStartup(configPath: string, listeners: readonly Listener[], version:
   if (metrics !== undefined) logPlain(`metrics: listen=${logValue(describeMetricsAddress(metrics))} path=/metrics`);
 }
 
+/** Each worker would bind the same metrics address; the primary serves none yet. */
+export const METRICS_WITH_WORKERS = 'metrics_listen is not available with --workers yet';
+
 /** `metrics_listen()` during the config load, then the server once startup succeeded. */
-function metricsHost(): { listen: (text: string) => string | undefined; start: () => Promise<MetricsServer | undefined>; readonly address: MetricsAddress | undefined } {
+function metricsHost(refusal: string | undefined): { listen: (text: string) => string | undefined; start: () => Promise<MetricsServer | undefined>; readonly address: MetricsAddress | undefined } {
   let address: MetricsAddress | undefined;
   return {
     listen: (text) => {
+      if (refusal !== undefined) return refusal;
       if (address !== undefined) return 'metrics_listen may be called only once';
       const parsed = parseMetricsAddress(text);
       if (typeof parsed === 'string') return parsed;
@@ -68,8 +77,28 @@ function logReload(result: 'none' | 'ran' | 'failed', ms: number): void {
   logPlain(result === 'none' ? 'reload: result=none (the script defines no reload function)' : `reload: result=${result === 'ran' ? 'ok' : 'failed'} ms=${ms.toFixed(1)}`);
 }
 
-function listenerHost(listeners: ReplaySubject<Listener>): (request: ListenRequest) => void {
+export interface WorkerRole {
+  /** The listening descriptors the primary bound, one list per `qmqp_listen` call. */
+  readonly listenFds: readonly (readonly number[])[];
+  /** Where READY/RELOADING go instead of systemd: to the primary. */
+  readonly notifier: Notifier;
+}
+
+/**
+ * Where the config's `qmqp_listen` calls get their sockets: bound here, or
+ * (in a worker of `--workers`) the descriptors the primary bound for the
+ * same call, in call order.
+ */
+function listenerHost(listeners: ReplaySubject<Listener>, inherited: readonly (readonly number[])[] | undefined): (request: ListenRequest) => void {
+  let calls = 0;
   return (request) => {
+    if (inherited !== undefined) {
+      const fds = inherited[calls++];
+      if (fds === undefined) throw new Error('qmqp_listen after startup is not available with --workers');
+      if (fds.length === 0 && request.target.kind === 'systemd') logPlain('No systemd socket');
+      for (const fd of fds) listeners.next(adoptListener(fd, request.handler, request.maxSize, listenTargetName(request.target)));
+      return;
+    }
     if (request.target.kind === 'systemd') {
       const fds = takeListenFds();
       if (fds.length === 0) logPlain('No systemd socket');
@@ -91,30 +120,37 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   listeners.subscribe((l) => opened.push(l));
   let engine: LuaEngine;
   let mailLog: MailLogger | undefined;
-  const metrics = metricsHost();
+  let receiveBudget: ReceiveBudget;
+  let limits: ConnectionLimits;
+  const metrics = metricsHost(options.worker === undefined ? undefined : METRICS_WITH_WORKERS);
   let metricsServer: MetricsServer | undefined;
   try {
     engine = await LuaEngine.load(
       options.configPath,
-      { listen: listenerHost(listeners), metricsListen: metrics.listen },
+      { listen: listenerHost(listeners, options.worker?.listenFds), metricsListen: metrics.listen },
       { runTimeLimitMs: options.timeouts.luaRunTimeMs },
     );
     if (opened.length === 0) throw new ConfigError('No QMQP listeners configured');
-    const logServer = engine.finishStartup();
-    mailLog = logServer === undefined ? undefined : createMailLogger(logServer);
+    receiveBudget = new ReceiveBudget(engine.numberSetting('max_bytes_in_flight') ?? defaultReceiveBudget(totalmem()));
+    const settings = engine.finishStartup();
+    mailLog = settings.logServer === undefined ? undefined : createMailLogger(settings.logServer);
+    limits = connectionLimits({
+      maxConnections: settings.maxConnections ?? defaultMaxConnections(),
+      maxPerUid: settings.maxConnectionsPerUid ?? DEFAULT_MAX_CONNECTIONS_PER_UID,
+    });
     metricsServer = await metrics.start();
   } catch (e) {
     stopSignals.stop();
     hangups.stop();
     if (!(e instanceof ConfigError)) throw e;
     logPlain(e.message);
-    listeners.subscribe((l) => l.server.close());
+    listeners.subscribe(closeListener);
     removeOwnFiles(opened);
     return 1;
   }
   if (logMails) logStartup(options.configPath, opened, options.version, metrics.address);
 
-  const notifier = createNotifier();
+  const notifier = options.worker?.notifier ?? createNotifier();
   const backoff = new ServerBackoff({ firstMs: options.timeouts.serverBackoffFirstMs, maxMs: options.timeouts.serverBackoffMaxMs });
   const stopping$ = new Subject<void>();
   const cancelAll$ = new Subject<void>();
@@ -164,10 +200,10 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
 
   return new Promise<number>((resolve) => {
     concat(
-      accepted$(listeners).pipe(
+      accepted$(listeners, limits.gate).pipe(
         takeUntil(stopping$),
         withPeerCredentials(),
-        mergeMap((client) => serveClient(client, { policy: engine, mailLog, shutdown$: cancelAll$, timeouts: options.timeouts, backoff })),
+        limits.serve((client) => serveClient(client, { policy: engine, mailLog, shutdown$: cancelAll$, timeouts: options.timeouts, backoff, receiveBudget })),
       ),
       of(undefined).pipe(
         tap(() => {

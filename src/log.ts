@@ -1,4 +1,4 @@
-// One line on stderr per event (daemon.md §9): `[DOMAIN] TEXT`, single-line.
+// One line on stderr per event (docs/logging.md): `[DOMAIN] TEXT`, single-line.
 // QRELAY_LOG chooses how much (docs/logging.md): `quiet` is the original's
 // output exactly; `mail` (the default) adds a line per mail, a mail id in
 // the domain of the lines about a mail, and startup and reload lines;
@@ -98,4 +98,25 @@ export function newMailId(): string {
 export function connectionDomain(credentials: PeerCredentials | undefined, mailId: string): string {
   const who = credentials === undefined ? 'connection' : `pid=${credentials.pid} uid=${credentials.uid}`;
   return logMails ? `${who} mail=${mailId}` : who;
+}
+
+/**
+ * A logger for events that can come in floods (limits reached): at most one
+ * line per `intervalMs`; the next line tells how many were left out.
+ */
+export function throttledLog(intervalMs: number): (domain: string | undefined, text: string) => void {
+  let last = -Infinity;
+  let skipped = 0;
+  return (domain, text) => {
+    const now = performance.now();
+    if (now - last < intervalMs) {
+      skipped++;
+      return;
+    }
+    last = now;
+    const line = skipped > 0 ? `${text} (${skipped} more since the last report)` : text;
+    skipped = 0;
+    if (domain === undefined) logPlain(line);
+    else logDomain(domain, line);
+  };
 }

@@ -22,14 +22,18 @@ switch (commandLine.kind) {
   case 'send':
     process.exitCode = await (await import('./send/main.js')).runSend(commandLine.args);
     break;
-  case 'run':
+  case 'run': {
+    const { configPath, workers } = commandLine.args;
+    const timeouts = timeoutsFromEnvironment(process.env);
+    const version = packageVersion();
+    const { workerRole } = await import('./primary.js');
+    const worker = workerRole();
     // exit as soon as the daemon is done: children, timers of abandoned
     // work and the like must not keep the process alive
     process.exit(
-      await (await import('./daemon.js')).runDaemon({
-        configPath: commandLine.args.configPath,
-        timeouts: timeoutsFromEnvironment(process.env),
-        version: packageVersion(),
-      }),
+      worker === undefined && workers > 1
+        ? await (await import('./primary.js')).runPrimary({ configPath, timeouts, workers })
+        : await (await import('./daemon.js')).runDaemon({ configPath, timeouts, worker, version }),
     );
+  }
 }

@@ -59,6 +59,12 @@ export const luaTimeLimitStops = new Counter({
   registers: [registry],
 });
 
+export const luaMemoryLimitStops = new Counter({
+  name: 'qrelay_lua_memory_limit_stops_total',
+  help: 'Lua runs (handlers, reload, tasks) stopped by the Lua heap cap (lua_memory_limit)',
+  registers: [registry],
+});
+
 export const pondSendErrors = new Counter({
   name: 'qrelay_pond_send_errors_total',
   help: 'Pond log records that could not be sent to log_server',

@@ -28,7 +28,7 @@ export interface Timeouts {
   readonly serverBackoffMaxMs: number;
 }
 
-/** The defaults: the original's values (qmqp.md §9, exec.md §5) and ours where it has none. */
+/** The defaults: the original's values (docs/limits.md, docs/actions.md) and ours where it has none. */
 export const DEFAULT_TIMEOUTS: Timeouts = {
   receiveIdleMs: 5_000,
   connectMs: 20_000,
@@ -57,9 +57,9 @@ export function millisecondsFromEnvironment(env: NodeJS.ProcessEnv, name: string
 
 /**
  * The defaults with the overrides the environment gives: the operator's
- * `QRELAY_SHUTDOWN_GRACE_MS` and `QRELAY_LUA_TIME_LIMIT_MS`, and
- * `QRELAY_TEST_KILL_GRACE_MS`, `QRELAY_TEST_BACKOFF_FIRST_MS` and
- * `QRELAY_TEST_BACKOFF_MAX_MS`, which exist for the tests only.
+ * `QRELAY_SHUTDOWN_GRACE_MS` and `QRELAY_LUA_TIME_LIMIT_MS`, and the
+ * `QRELAY_TEST_*` ones, which exist for the tests only (the spec's 60 s
+ * and 10 s would make fault-injection tests take minutes).
  */
 export function timeoutsFromEnvironment(env: NodeJS.ProcessEnv): Timeouts {
   const d = DEFAULT_TIMEOUTS;
@@ -70,5 +70,8 @@ export function timeoutsFromEnvironment(env: NodeJS.ProcessEnv): Timeouts {
     killGraceMs: millisecondsFromEnvironment(env, 'QRELAY_TEST_KILL_GRACE_MS', d.killGraceMs),
     serverBackoffFirstMs: millisecondsFromEnvironment(env, 'QRELAY_TEST_BACKOFF_FIRST_MS', d.serverBackoffFirstMs),
     serverBackoffMaxMs: millisecondsFromEnvironment(env, 'QRELAY_TEST_BACKOFF_MAX_MS', d.serverBackoffMaxMs),
+    sendStallMs: millisecondsFromEnvironment(env, 'QRELAY_TEST_SEND_STALL_MS', d.sendStallMs),
+    firstResponseByteMs: millisecondsFromEnvironment(env, 'QRELAY_TEST_FIRST_RESPONSE_BYTE_MS', d.firstResponseByteMs),
+    betweenResponseChunksMs: millisecondsFromEnvironment(env, 'QRELAY_TEST_BETWEEN_RESPONSE_CHUNKS_MS', d.betweenResponseChunksMs),
   };
 }

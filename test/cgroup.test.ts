@@ -1,4 +1,4 @@
-// m.cgroup (lua-api.md §8.4–§8.6) against a real cgroup2 hierarchy: the
+// m.cgroup (docs/mail.md) against a real cgroup2 hierarchy: the
 // test mounts its own cgroup2 (as root), creates a cgroup three levels
 // deep, sets user.* xattrs on it, and runs python3 clients inside it; the
 // daemon's QRELAY_TEST_CGROUP_ROOT points at that mount.

@@ -1,4 +1,4 @@
-// Children of exec/exec_raw over their lifetime (exec.md §2, §5, §6): the
+// Children of exec/exec_raw over their lifetime (docs/actions.md): the
 // timeout option, termination when the mail is abandoned, SIGKILL after the
 // grace period, shutdown, and no zombies.
 import assert from 'node:assert/strict';

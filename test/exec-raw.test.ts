@@ -1,4 +1,5 @@
-// Action exec_raw end to end (exec.md §1, §4, suite().md §11): the real
+// Action exec_raw end to end (docs/actions.md, and the original's shipped
+// integration test): the real
 // daemon runs real children; responses are checked byte for byte.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
@@ -15,7 +16,7 @@ const RECEIVED = `Received: from PID=${process.pid} UID=${process.geteuid!()} wi
 const lua = (s: string): string => JSON.stringify(s);
 const shell = (script: string): string => `return m:exec_raw('/bin/sh', '-c', ${lua(script)})`;
 
-/** The mapping of exec.md §7 as the letter of the answer. */
+/** The mapping of docs/actions.md as the letter of the answer. */
 const EXIT_CODES: ReadonlyArray<[number, 'K' | 'D' | 'Z']> = [
   [0, 'K'],
   [64, 'D'],
@@ -28,7 +29,7 @@ const EXIT_CODES: ReadonlyArray<[number, 'K' | 'D' | 'Z']> = [
 ];
 
 const cases: Record<string, string> = {
-  // exec.md §4.1 test vectors
+  // docs/actions.md test vectors
   'v-exit0': shell('cat >/dev/null; exit 0'),
   'v-queued': shell('cat >/dev/null; echo queued'),
   'v-exit77': shell('cat >/dev/null; exit 77'),
@@ -37,7 +38,7 @@ const cases: Record<string, string> = {
   'v-busy75': shell('cat >/dev/null; echo busy >&2; exit 75'),
   'v-kill9': shell('cat >/dev/null; kill -9 $$'),
   'v-300a': shell("cat >/dev/null; head -c 300 /dev/zero | tr '\\0' a"),
-  // process creation (exec.md §1)
+  // process creation (docs/actions.md)
   argv: "return m:exec_raw('bin/sh', '-c', 'cat /proc/$$/cmdline', 'name', '', 'two words')",
   env: "return m:exec_raw('/usr/bin/env', {env = {A = '1', B = 'two words', EMPTY = ''}})",
   'no-env': "return m:exec_raw('/usr/bin/env')",
@@ -45,7 +46,7 @@ const cases: Record<string, string> = {
   missing: "return m:exec_raw('/nonexistent/program')",
   'not-executable': `return m:exec_raw(${lua(join(FIXTURES, 'not-executable.sh'))})`,
   'no-path-search': "return m:exec_raw('true')",
-  // output handling (exec.md §4)
+  // output handling (docs/actions.md)
   merged: shell('cat >/dev/null; echo one; echo two >&2; echo three'),
   nul: shell("cat >/dev/null; printf 'a\\000b'"),
   'late-output': shell('cat >/dev/null; (/bin/sleep 0.5; echo late) & exit 0'),
@@ -61,7 +62,7 @@ for (const [code] of EXIT_CODES) {
 describe('exec_raw', () => {
   const suite = suiteDaemon({ config: casesConfig(cases) });
 
-  it('answers the test vectors of exec.md §4.1 byte for byte', async () => {
+  it('answers the test vectors of docs/actions.md byte for byte', async () => {
     const vectors: Array<[string, string]> = [
       ['v-exit0', '1:K,'],
       ['v-queued', '8:Kqueued\n,'],
@@ -156,7 +157,7 @@ describe('exec_raw', () => {
   });
 });
 
-describe('exec_raw: the original shipped integration test (suite().md §11)', () => {
+describe('exec_raw: the original shipped integration test', () => {
   it('records argv and the message block with inserted headers', async () => {
     const dir = tempDir();
     const record = join(dir, 'record');

@@ -1,4 +1,4 @@
-// Action exec end to end (exec.md §1, §3, qmqp.md §7–§8): the real daemon
+// Action exec end to end (docs/actions.md, docs/protocol.md): the real daemon
 // speaks QMQP with real children over their stdin/stdout.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -18,7 +18,7 @@ function relayedRequest(name: string): Buffer {
 const lua = (s: string): string => JSON.stringify(s);
 const shell = (script: string, ...args: string[]): string => `return m:exec('/bin/sh', '-c', ${[script, ...args].map(lua).join(', ')})`;
 
-/** The mapping of exec.md §7 for a child that answered `3:Kok,` and then exited. */
+/** The mapping of docs/actions.md for a child that answered `3:Kok,` and then exited. */
 const EXIT_CODES: ReadonlyArray<[number, string]> = [
   [0, '3:Kok,'],
   [64, '22:Dinternal server error,'],
@@ -84,12 +84,12 @@ describe('exec', () => {
     assert.equal(BigInt(`0x${ignored[1]}`) & 0x7fffffffn, 0n, 'no signal 1–31 ignored');
   });
 
-  it('writes the complete relayed request to stdin (qmqp.md §7.3)', async () => {
+  it('writes the complete relayed request to stdin (docs/protocol.md)', async () => {
     assert.equal(await sendCase(suite(), 'record'), '9:Krecorded,');
     assert.deepEqual(readFileSync(file('request')), relayedRequest('record'));
   });
 
-  it('closes stdin after the request: a child running cat sees EOF (fix of [T-X-04])', async () => {
+  it('closes stdin after the request: a child running cat sees EOF', async () => {
     // cat ends (and the child answers) only because stdin gets closed
     assert.equal(await sendCase(suite(), 'stdin-open'), '3:Kok,');
     assert.deepEqual(readFileSync(file('cat')), relayedRequest('stdin-open'));

@@ -1,4 +1,4 @@
-// The `control_client` library (lua-libs.md §2, control.md) run by the real
+// The `control_client` library (docs/libraries.md) run by the real
 // engine, with real receivers: a Unix datagram socket on a path and on an
 // abstract name (bound with the exact-length address), UDP on 127.0.0.1 and
 // ::1, and a multicast group.
@@ -40,7 +40,7 @@ function hexBytes(spaced: string): string {
   return spaced.replace(/\s+/g, '');
 }
 
-/** control.md §5 [T-C-02]: builder calls and the datagram they produce. */
+/** Builder calls and the datagram they produce (docs/libraries.md). */
 const VECTORS: [string, string][] = [
   ["c:build():fade_children('foo'):flush_http_cache('bar')", '63 04 61 01  00 03 00 08  66 6f 6f 00  00 03 00 0f  62 61 72 00'],
   ["c:build():cancel_job('workshop', '1234')", '63 04 61 01  00 0d 00 19  77 6f 72 6b 73 68 6f 70 00 31 32 33 34  00 00 00'],
@@ -69,7 +69,7 @@ describe('control_client', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('sends the control.md §5 vectors byte for byte to a Unix datagram socket', async () => {
+  it('sends the builder datagrams byte for byte to a Unix datagram socket', async () => {
     const code = VECTORS.map(([build]) => `emit(c:send(${build}))`).join('\n');
     const lines = await runLua(`local c = assert(control_client:new(SOCKET))\n${code}`, { globals: { SOCKET: unix.logServer } });
     assert.deepEqual(lines, VECTORS.map(() => 'true'));
@@ -144,7 +144,7 @@ describe('control_client', () => {
     });
   }
 
-  it('resolves host names, preferring IPv6 (control.md §4)', async () => {
+  it('resolves host names, preferring IPv6 (docs/libraries.md)', async () => {
     const found = await lookup('localhost', { all: true });
     const preferred = found.find((a) => a.family === 6) ?? found[0]!;
     const udp = await udpReceiver(preferred.family === 6 ? 6 : 4);
@@ -283,7 +283,7 @@ describe('control_client', () => {
 });
 
 describe('control datagram encoder', () => {
-  it('pads payloads to a multiple of four (control.md §1)', () => {
+  it('pads payloads to a multiple of four (docs/libraries.md)', () => {
     assert.deepEqual([0, 1, 2, 3, 4, 5].map(controlPadding), [0, 3, 2, 1, 0, 3]);
     const packet = encodeControlPacket(ControlCommand.FADE_CHILDREN, Buffer.alloc(MAX_CONTROL_PAYLOAD, 0xff));
     assert.equal(packet.length, 4 + 65535 + 1);

@@ -1,10 +1,10 @@
-// The `json` library (lua-libs.md §5, [T-B-03]) run by the real engine.
+// The `json` library (docs/libraries.md) run by the real engine.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { luaString, runLua } from './helpers/run-lua.js';
 
 describe('json.dump', () => {
-  it('converts every Lua type as the original does [T-B-03]', async () => {
+  it('converts every Lua type as the original does', async () => {
     const cases: [string, string][] = [
       ['nil', 'null'],
       ['true', 'true'],

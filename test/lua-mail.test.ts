@@ -1,5 +1,5 @@
 // The mail object, actions and the handler's execution model as scripts
-// see them (lua-api.md §3, §8–§14), through the real daemon.
+// see them (docs/configuration.md), through the real daemon.
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -148,7 +148,7 @@ describe('the mail object and the handler', () => {
     return daemon.stdout().split('\n').filter((l) => l.startsWith(prefix + '\t')).at(-1)!;
   }
 
-  it('reads sender, recipients, credentials [T-L-06]', async () => {
+  it('reads sender, recipients, credentials', async () => {
     const uid = process.getuid!();
     assert.equal(await printed('fields', 'fields'), `fields\talice@example.com\t${process.pid}\t${uid}\t${process.getgid!()}\t2\tsecond@example.org\tuserdata\tqrelay.mail`);
     assert.equal(await printed('fields', 'fresh'), 'fresh\tfields@example.org');
@@ -162,11 +162,11 @@ describe('the mail object and the handler', () => {
     assert.match(down.requests[0]!.toString('latin1'), /,15:new@example.net,18:sender@example.org,/);
   });
 
-  it('makes account write-only [T-L-07] [T-E-20]', async () => {
+  it('makes account write-only', async () => {
     assert.match(await printed('account', 'account'), /^account\t.*Empty string not allowed.*\tok\tok\tok$/);
   });
 
-  it('checks headers, keeps 5.1 number formatting and the 16-header limit [T-E-23] [T-E-24]', async () => {
+  it('checks headers, keeps 5.1 number formatting and the 16-header limit', async () => {
     down.requests.length = 0;
     const line = await printed('headers', 'illegal', '3:Kok,');
     const parts = line.split('\t').slice(1);
@@ -184,7 +184,7 @@ describe('the mail object and the handler', () => {
     assert.ok(relayed.includes(`${nHeaders}X-Empty: \r\nX-Float: 2.5\r\nX-Uid: ${process.getuid!()}\r\nReceived: from PID=${process.pid} UID=`), relayed);
   });
 
-  it('makes objects stale after the mail [T-L-10] [T-E-25]', async () => {
+  it('makes objects stale after the mail', async () => {
     await send(sock, mail('stale'));
     assert.equal(await printed('stalecheck', 'stale'), 'stale\tStale object\tStale object\tStale object');
   });
@@ -194,7 +194,7 @@ describe('the mail object and the handler', () => {
     assert.equal(await send(sock, mail('useaction')), '9:Drejected,');
   });
 
-  it('checks action arguments and options [T-L-11] [T-E-26] [T-E-27]', async () => {
+  it('checks action arguments and options', async () => {
     const line = (await printed('actionerrors', 'actions')).split('\t').slice(1);
     const expected = [
       /Invalid parameters/, /Invalid parameters/, /Invalid parameters/, /SocketAddress expected, got table/,
@@ -207,23 +207,23 @@ describe('the mail object and the handler', () => {
     assert.match(await printed('actionerrors', 'args'), /^args\tok\t.*Too many arguments/);
   });
 
-  it('removes the startup globals at runtime and keeps address objects [T-L-03]', async () => {
+  it('removes the startup globals at runtime and keeps address objects', async () => {
     const line = await printed('globals', 'globals', '15:Zconnect failed,');
     assert.equal(line, 'globals\ttrue\ttrue\ttrue\ttrue\ttrue\ttrue\tuserdata\ttrue\t127.0.0.1:2525');
   });
 
-  it('provides the Lua 5.1 names configs rely on [lua-api §14]', async () => {
+  it('provides the Lua 5.1 names configs rely on (docs/lua-compat.md)', async () => {
     assert.equal(await printed('compat', 'compat'), 'compat\ta\t7\t3\t1024\t15\t00ff\t3\t5\t3\ttable\t3');
   });
 
-  it('suspends handlers in sleep and refuses library yields from foreign coroutines [lua-api §11]', async () => {
+  it('suspends handlers in sleep and refuses library yields from foreign coroutines (docs/mail.md)', async () => {
     const started = Date.now();
     assert.equal(await printed('sleepy', 'slept'), 'slept\ttrue');
     assert.ok(Date.now() - started >= 200);
     assert.match(await printed('nested', 'nested'), /^nested\tfalse\t.*yield/);
   });
 
-  it('tracks handler coroutines resumed by script code [lua-api §11.3]', async () => {
+  it('tracks handler coroutines resumed by script code (docs/mail.md)', async () => {
     const { exchange } = await import('./helpers/qmqp.js');
     const pending = exchange(sock, mail('yielder'));
     await new Promise((r) => setTimeout(r, 200));

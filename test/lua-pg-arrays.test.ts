@@ -1,4 +1,4 @@
-// pg:encode_array and pg:decode_array (lua-libs.md §7.4, [T-B-05]/[T-B-06])
+// pg:encode_array and pg:decode_array (docs/pg.md)
 // run by the real engine at configuration load.  Results are shown with
 // show() (type-exact, strings as hex), errors by their message.
 import assert from 'node:assert/strict';
@@ -16,7 +16,7 @@ async function each(cases: readonly string[], expression: (luaCase: string) => s
 }
 
 describe('pg:encode_array', () => {
-  it('quotes every element and escapes backslash and double quote ([T-B-05])', async () => {
+  it('quotes every element and escapes backslash and double quote', async () => {
     const cases: [string, string][] = [
       ["{'foo'}", '{"foo"}'],
       ["{'foo', ''}", '{"foo",""}'],
@@ -66,7 +66,7 @@ describe('pg:encode_array', () => {
 });
 
 describe('pg:decode_array', () => {
-  it('decodes the [T-B-06] examples', async () => {
+  it('decodes quoted, unquoted, empty and escaped elements', async () => {
     const cases: [string, string[]][] = [
       ['{}', []],
       ['{""}', ['']],

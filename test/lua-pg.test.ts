@@ -1,4 +1,4 @@
-// The `pg` library (lua-libs.md §7) end to end: the real daemon, a private
+// The `pg` library (docs/pg.md) end to end: the real daemon, a private
 // PostgreSQL server on a Unix socket, and QMQP clients.  Each mail's
 // sender picks a handler; handlers report through print() (stdout) and
 // answer with discard (`Kdiscarded`) or reject (`Drejected`).

@@ -1,4 +1,4 @@
-// The `socket` library (lua-libs.md §3, [T-B-01]) run by the real engine
+// The `socket` library (docs/libraries.md) run by the real engine
 // against real servers: a Python program (not Node, whose abstract socket
 // names are padded) serving stream, datagram and seqpacket sockets on a
 // path and on an abstract name, and Node TCP servers on 127.0.0.1 and ::1.
@@ -135,7 +135,7 @@ describe('socket', () => {
     }
   }
 
-  it('cuts DATA with END first, then START ([T-B-01])', async () => {
+  it('cuts DATA with END first, then START', async () => {
     const server = await startPythonServer('dgram', join(dir, 'positions.sock'));
     try {
       const sends: [string, string][] = [

@@ -1,5 +1,5 @@
 // The real daemon with `log_server` set: one Pond datagram per mail whose
-// handler ran, every field checked (pond-log.md §3–§6), over UDP/IPv4,
+// handler ran, every field checked (docs/pond.md), over UDP/IPv4,
 // UDP/IPv6 and Unix datagram sockets (path and abstract name).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -70,7 +70,7 @@ function body(recipients: readonly string[]): Buffer {
   return qmqpBody(MESSAGE, SENDER, recipients);
 }
 
-/** Checks one decoded record; time values for plausibility (pond-log.md §8). */
+/** Checks one decoded record; time values for plausibility (docs/pond.md). */
 function checkRecord(record: DecodedMailRecord, expected: Expected, sentAtMs: number, elapsedMs: number): void {
   assert.deepEqual(record.codes, expected.site === undefined ? [1, 13, 9, 10, 11, 15] : [1, 3, 13, 9, 10, 11, 15]);
   assert.equal(record.site, expected.site);

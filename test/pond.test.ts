@@ -1,9 +1,9 @@
-// The Pond encoder against the hand-built vectors of pond-log.md §7.
+// The Pond encoder against the hand-built vectors of docs/pond.md
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { encodePondRecord, frameDatagram, pondMessage, type PondRecord } from '../src/protocol/pond.js';
 
-/** A hex dump as in the spec (offset column first) → bytes. */
+/** A hex dump (offset column first, 16 bytes a line) → bytes. */
 function fromDump(dump: string): Buffer {
   const hex = dump
     .trim()

@@ -1,5 +1,5 @@
-// The daemon on a real Unix socket: every answer of qmqp.md §6 this core
-// covers, byte for byte, the relayed bytes of [T-Q-20], limits, timeouts
+// The daemon on a real Unix socket: every answer of docs/actions.md this core
+// covers, byte for byte, the relayed bytes of docs/protocol.md, limits, timeouts
 // and cancellation.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -68,7 +68,7 @@ describe('QMQP end to end', () => {
 
   const mail = (rcpt: string, sender = 'alice@example.com'): Buffer => qmqpRequest(MESSAGE, sender, [rcpt]);
 
-  it('answers discard, reject and parse failures byte for byte [T-Q-17]', async () => {
+  it('answers discard, reject and parse failures byte for byte', async () => {
     assert.equal(await send(sock, mail('discard@x.y')), '10:Kdiscarded,');
     assert.equal(await send(sock, mail('reject@x.y')), '9:Drejected,');
     assert.equal(await send(sock, netstring('0:,')), '16:Dmalformed input,');
@@ -78,7 +78,7 @@ describe('QMQP end to end', () => {
     assert.equal(await send(sock, netstring('7:message,18:sender@example.com,')), '16:Dmalformed input,');
   });
 
-  it('answers Zscript failed for errors and wrong return values [T-L-12] [T-L-13]', async () => {
+  it('answers Zscript failed for errors and wrong return values', async () => {
     for (const user of ['fail', 'nothing', 'string', 'last', 'errtable', 'localhost']) {
       assert.equal(await send(sock, mail(`${user}@x.y`)), '14:Zscript failed,', user);
     }
@@ -91,7 +91,7 @@ describe('QMQP end to end', () => {
     await daemon.waitForStderr(/Failed to resolve "localhost":"628": Name or service not known/);
   });
 
-  it('relays the [T-Q-20] examples byte for byte, with the client\'s pid and uid', async () => {
+  it('relays the documented examples byte for byte, with the client\'s pid and uid', async () => {
     const received = `Received: from PID=${process.pid} UID=${process.geteuid!()} with QMQP\r\n`;
     answer = () => netstring('Kok 1700000000 qp 123');
     down.requests.length = 0;
@@ -110,8 +110,8 @@ describe('QMQP end to end', () => {
     answer = () => netstring('Kok');
   });
 
-  it('checks the spec vector lengths for pid 4242 uid 1000 [T-Q-20]', () => {
-    // the spec's own numbers: 124:80:… and 129:84:… with a 45-byte Received line
+  it('checks the documented example lengths for pid 4242 uid 1000', () => {
+    // the relayed lengths: 124:80:… (the example of docs/protocol.md) and 129:84:… with a 45-byte Received line
     const received = 'Received: from PID=4242 UID=1000 with QMQP\r\n';
     const b1 = `X-Foo: bar\r\n${received}${MESSAGE}`;
     assert.equal(b1.length, 80);
@@ -119,7 +119,7 @@ describe('QMQP end to end', () => {
     assert.equal(b2.length, 84);
   });
 
-  it('passes the downstream answer through and maps downstream failures [T-Q-21]', async () => {
+  it('passes the downstream answer through and maps downstream failures', async () => {
     const cases: [Buffer | undefined, string][] = [
       [netstring('Dno such user'), '13:Dno such user,'],
       [netstring('Z' + 'x'.repeat(255)), `256:Z${'x'.repeat(255)},`],
@@ -144,14 +144,14 @@ describe('QMQP end to end', () => {
     await daemon.waitForStderr(/Peer closed the socket prematurely/);
   });
 
-  it('accepts 1024 recipients and refuses 1025 [T-Q-12]', async () => {
+  it('accepts 1024 recipients and refuses 1025', async () => {
     const r = Array.from({ length: 1024 }, (_, i) => `discard${i}@example.com`);
     r[0] = 'discard@example.com';
     assert.equal(await send(sock, qmqpRequest('m', 'a@b.c', r)), '10:Kdiscarded,');
     assert.equal(await send(sock, qmqpRequest('m', 'a@b.c', [...r, 'more@example.com'])), '20:Dtoo many recipients,');
   });
 
-  it('accepts max_size and answers max_size + 1 with Dmessage too large [T-Q-04] (fix of [T-Q-05])', async () => {
+  it('accepts max_size and answers max_size + 1 with Dmessage too large', async () => {
     const small = join(daemon.dir, 'small.sock');
     const bodyOfSize = (n: number): Buffer => {
       for (let length = n; length >= 0; length--) {
@@ -173,7 +173,7 @@ describe('QMQP end to end', () => {
     assert.equal(announced.response.toString(), '34:Dmessage too large (max_size 1024),');
   });
 
-  it('closes silently on framing errors [T-E-02]', async () => {
+  it('closes silently on framing errors', async () => {
     for (const bad of ['x', '5:abcde;', '-1:', '99999999999999999999:', '0'.repeat(32)]) {
       const result = await exchange(sock, Buffer.from(bad));
       assert.equal(result.response.length, 0, bad);
@@ -181,13 +181,13 @@ describe('QMQP end to end', () => {
     await daemon.waitForStderr(/Malformed netstring/);
   });
 
-  it('serves requests that arrive in many small chunks [T-Q-03]', async () => {
+  it('serves requests that arrive in many small chunks', async () => {
     const req = mail('discard@x.y');
     const chunks = Array.from({ length: Math.ceil(req.length / 7) }, (_, i) => req.subarray(i * 7, i * 7 + 7));
     assert.equal((await exchange(sock, chunks, { pauseMs: 5 })).response.toString(), '10:Kdiscarded,');
   });
 
-  it('closes an idle connection after 5 seconds without an answer [T-Q-07]', async () => {
+  it('closes an idle connection after 5 seconds without an answer', async () => {
     const started = Date.now();
     const result = await exchange(sock, Buffer.from('100:abc'));
     const elapsed = Date.now() - started;
@@ -204,7 +204,7 @@ describe('QMQP end to end', () => {
   });
 
   for (const how of ['disconnect', 'half-close'] as const) {
-    it(`cancels a relay when the client ${how}s, without an answer [T-Q-08]`, async () => {
+    it(`cancels a relay when the client ${how}s, without an answer`, async () => {
       let downstreamClosed!: () => void;
       const closed = new Promise<void>((r) => (downstreamClosed = r));
       answer = (_r) => undefined;

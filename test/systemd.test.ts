@@ -1,4 +1,4 @@
-// Running under systemd (daemon.md §5–§8, lua-api.md §12): socket
+// Running under systemd (docs/systemd.md, docs/configuration.md): socket
 // activation, sd_notify and watchdog, SIGHUP reload, graceful shutdown.
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -15,7 +15,7 @@ function datagramTexts(datagrams: Buffer[]): string[] {
   return datagrams.map((d) => d.toString());
 }
 
-describe('socket activation [T-D-05] [T-L-05]', () => {
+describe('socket activation', () => {
   it('adopts the listening socket passed as fd 3 and serves mail through it', async () => {
     const dir = tempDir();
     const sock = join(dir, 'activated.sock');
@@ -138,7 +138,7 @@ function reload()
 end
 `;
 
-describe('SIGHUP reload [T-L-14]', () => {
+describe('SIGHUP reload', () => {
   it('runs reload(), which changes what the handler answers, between RELOADING=1 and READY=1', async () => {
     const dir = tempDir();
     const notify = unixReceiver(join(dir, 'notify.sock'));
@@ -212,7 +212,7 @@ qmqp_listen(os.getenv('TEST_DIR') .. '/qrelay.sock', function(m)
 end)
 `;
 
-describe('shutdown [T-D-04] [T-D-07]', () => {
+describe('shutdown', () => {
   it('lets a mail in flight finish, stops accepting, and exits 0', async () => {
     const daemon = await startDaemon({ config: SLOW_CONFIG, env: { HANDLER_SLEEP: '0.5' } });
     const sock = join(daemon.dir, 'qrelay.sock');

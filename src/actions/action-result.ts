@@ -17,7 +17,7 @@ export interface RelayReport {
   readonly tried: number;
 }
 
-/** A failure on the way, already mapped to the client's answer (qmqp.md §6). */
+/** A failure on the way, already mapped to the client's answer (docs/actions.md). */
 export class ActionFailure extends Error {
   constructor(
     readonly response: ResponseText,

@@ -1,10 +1,10 @@
 // Action `connect`, one server: relay the request to a QMQP server and
-// read its answer (qmqp.md §7–§10).  What happened decides whether another
+// read its answer (docs/protocol.md).  What happened decides whether another
 // server may be tried (src/actions/failover.ts).
 import { connect as netConnect, Socket } from 'node:net';
 import { Observable, catchError, concat, defer, finalize, map, of, tap, throwError } from 'rxjs';
 import { idleTimeout } from '../operators/idle-timeout.js';
-import { connectSocket, systemErrorText } from '../native/linux.js';
+import { connectSocket, ENOTCONN, strerror, systemErrorText } from '../native/linux.js';
 import { Responses } from '../protocol/responses.js';
 import { ipHost, type SocketAddress } from '../protocol/socket-address.js';
 import { socketChunks } from '../streams/socket-chunks.js';
@@ -41,7 +41,14 @@ function connected(socket: Socket, connectMs: number): Observable<never> {
       return;
     }
     const onConnect = (): void => subscriber.complete();
-    const onError = (e: Error): void => subscriber.error(new ActionFailure(Responses.connectFailed, `Failed to connect: ${systemErrorText(e)}`));
+    const onError = (e: NodeJS.ErrnoException): void =>
+      subscriber.error(
+        // a Unix socket whose listen backlog is full: the original takes EAGAIN
+        // for "in progress", and its first write fails (docs/actions.md, connect)
+        e.code === 'EAGAIN'
+          ? new ActionFailure(Responses.relayFailed, `Failed to write: ${strerror(ENOTCONN)}`)
+          : new ActionFailure(Responses.connectFailed, `Failed to connect: ${systemErrorText(e)}`),
+      );
     socket.once('connect', onConnect);
     socket.once('error', onError);
     return () => {

@@ -1,6 +1,6 @@
 // How a child's run becomes the client's answer, for both `exec` and
-// `exec_raw`: the exit-status mapping (exec.md §7), a failed start (§1) and
-// the `timeout` option (§2).
+// `exec_raw`: the exit-status mapping, a failed start and the `timeout`
+// option (docs/actions.md).
 import { logMails } from '../log.js';
 import { of, timeout, type MonoTypeOperatorFunction } from 'rxjs';
 import type { Action } from '../policy.js';
@@ -21,7 +21,7 @@ export function exitedSuccessfully(status: ExitStatus): boolean {
 
 /**
  * The answer for any other exit.  A signal number goes through the same
- * mapping and is logged as `Exit status S`, as the original does (§3.1).
+ * mapping and is logged as `Exit status S`, as the original does.
  */
 export function failedExitResult(status: ExitStatus): ActionResult {
   const number = status.kind === 'exited' ? status.code : status.signal;

@@ -1,5 +1,5 @@
 // Action `exec_raw`: feed the bare message block to a local program and
-// derive the answer from its exit status and output (exec.md §4).
+// derive the answer from its exit status and output (docs/actions.md).
 import type { Socket } from 'node:net';
 import { Observable, catchError, defer, forkJoin, ignoreElements, map, merge, of, reduce, switchMap, take, tap, throwError } from 'rxjs';
 import { Responses } from '../protocol/responses.js';
@@ -35,7 +35,7 @@ function keptOutput(output: Socket): Observable<Buffer> {
   });
 }
 
-/** exec.md §4.1: base text by exit status; with output, its code letter + the output. */
+/** docs/actions.md: base text by exit status; with output, its code letter + the output. */
 function rawAnswer(status: ExitStatus, output: Buffer): ActionResult {
   const base: ActionResult = exitedSuccessfully(status) ? { response: 'K' } : failedExitResult(status);
   if (output.length === 0) return base;

@@ -1,5 +1,5 @@
 // Action `exec`: speak QMQP with a local program over its stdin/stdout
-// (exec.md §3).  The request goes to stdin, which is then closed, so that
+// (docs/actions.md).  The request goes to stdin, which is then closed, so that
 // programs reading to EOF work (the original keeps it open until the
 // transaction is over: docs/differences.md); the answer netstring read from
 // stdout is forwarded only once the child has exited with status 0.
@@ -22,7 +22,7 @@ export { terminateAllChildren } from '../streams/child-process.js';
  * EOF on stdout before the answer was complete (same log text as for a
  * socket).  Usually the child has just exited, and its exit status decides:
  * a non-zero status is mapped as usual, 0 gives `Zrelay failed` at once
- * (the [BUG] fix of exec.md §3.1, where the original waits for its timers).
+ * (our fix of the original, which waits for its timers; docs/differences.md).
  */
 class StdoutClosed extends ActionFailure {
   constructor() {

@@ -1,5 +1,5 @@
 // Reading a QMQP server's (or an exec child's) answer: one netstring of at
-// most 256 bytes with the relay timeouts of qmqp.md §8–§9.
+// most 256 bytes with the relay timeouts of docs/actions.md
 import { Observable, catchError, map, throwError, throwIfEmpty } from 'rxjs';
 import { idleTimeout } from '../operators/idle-timeout.js';
 import { decodeNetstring } from '../operators/decode-netstring.js';
@@ -28,7 +28,7 @@ export function readQmqpResponse(
     throwIfEmpty(() => relayFailed('Peer closed the socket prematurely')),
     map((result): ActionResult => {
       if (result.kind !== 'complete') throw relayFailed(describeNetstringError(result));
-      const payload = result.payload;
+      const payload = result.payload.contiguous(0, result.payload.length);
       const code = payload[0];
       if (code !== 0x4b && code !== 0x5a && code !== 0x44) {
         return { response: Responses.malformedRelayResponse, log: ['Malformed QMQP response'] };

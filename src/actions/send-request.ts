@@ -1,5 +1,5 @@
 // Writing the relayed request downstream (a `connect` socket or an `exec`
-// child's stdin) with the send timeout of qmqp.md §9.
+// child's stdin) with the send timeout of docs/limits.md
 import type { Writable } from 'node:stream';
 import { Observable, catchError, ignoreElements, throwError } from 'rxjs';
 import { idleTimeout } from '../operators/idle-timeout.js';

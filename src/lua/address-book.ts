@@ -1,4 +1,4 @@
-// The address objects of the Lua API (lua-api.md §6, §7): what a resolver
+// The address objects of the Lua API (docs/configuration.md): what a resolver
 // call gave (every address of a name, the one the original would pick
 // first), kept under the id Lua holds, and looked up again on request
 // (after `reload()` on SIGHUP) without blocking mail.  Also the cache of

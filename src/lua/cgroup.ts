@@ -1,4 +1,4 @@
-// JavaScript side of `m.cgroup` (lua-api.md §8.4–§8.6; the objects live in
+// JavaScript side of `m.cgroup` (docs/mail.md; the objects live in
 // libs/cgroup.lua): which cgroup the client process is in, the cgroup's
 // directory beneath the cgroup2 mount, and its extended attributes.
 import { constants, openSync } from 'node:fs';

@@ -1,5 +1,5 @@
 -- What configuration scripts written for the original (LuaJIT, Lua 5.1
--- dialect) rely on, provided on Lua 5.4 (lua-api.md §14).
+-- dialect) rely on, provided on Lua 5.4 (docs/lua-compat.md).
 local js = ...
 
 local type, select, error, pairs, tostring, setmetatable = type, select, error, pairs, tostring, setmetatable

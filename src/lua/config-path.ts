@@ -1,4 +1,4 @@
-// The working directory around the config load (lua-api.md §2): the
+// The working directory around the config load (docs/configuration.md): the
 // config's folder while it runs, `/` afterwards.
 import { systemErrorText } from '../native/linux.js';
 import { ConfigError } from './errors.js';

@@ -3,7 +3,7 @@
 import { readFileSync, writeSync } from 'node:fs';
 import { Observable, Subscription, defer, map, timer } from 'rxjs';
 import { logMails } from '../log.js';
-import { luaTimeLimitStops } from '../metrics.js';
+import { luaMemoryLimitStops, luaTimeLimitStops } from '../metrics.js';
 import { systemErrorText } from '../native/linux.js';
 import { isValidAddress } from '../protocol/address.js';
 import { DefaultPort, formatAddress, parseNumericAddress, type SocketAddress } from '../protocol/socket-address.js';
@@ -16,6 +16,7 @@ import { ConfigError, DRY_RUN_REFUSAL } from './errors.js';
 export { ConfigError };
 import { installLibraries, installLibrary, type LibraryContext } from './libraries.js';
 import { filesLibrary } from './libs/files.js';
+import { MAX_LUA_MEMORY_LIMIT, MIN_LUA_MEMORY_LIMIT } from './heap-limit.js';
 
 /** Where `qmqp_listen` wants a listener; the daemon binds it synchronously. */
 export type ListenTarget =
@@ -43,9 +44,20 @@ export type ReloadOutcome = { readonly kind: 'none' | 'ran' } | { readonly kind:
 /** A suspended Lua call waits for this; its values are the call's results. */
 export type Operation = (args: LuaArg[]) => Observable<LuaPushable[]>;
 
+/** What the config decided besides its listeners, read once after it ran. */
+export interface StartupSettings {
+  readonly logServer: SocketAddress | undefined;
+  /** `max_connections_per_uid` (undefined: not set, the daemon's default; 0: off). */
+  readonly maxConnectionsPerUid: number | undefined;
+  /** `max_connections` (undefined: not set, the daemon's default). */
+  readonly maxConnections: number | undefined;
+}
+
 interface Entry {
   load_config: number;
   finish_startup: number;
+  number_setting: number;
+  settings: number;
   dispatch: number;
   resume: number;
   close: number;
@@ -93,7 +105,7 @@ export class LuaEngine implements Policy {
     this.refused.push(what);
   }
 
-  /** Creates the engine and runs the config file (lua-api.md §2). */
+  /** Creates the engine and runs the config file (docs/configuration.md). */
   static async load(configPath: string, host: StartupHost, options: EngineOptions = {}): Promise<LuaEngine> {
     const environment: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) environment[k] = v;
@@ -104,10 +116,31 @@ export class LuaEngine implements Policy {
     return engine;
   }
 
-  /** Ends the startup phase (removes the startup globals); returns `log_server`. */
-  finishStartup(): SocketAddress | undefined {
+  /**
+   * Ends the startup phase (removes the startup globals); applies
+   * `lua_memory_limit` and returns the other settings.  Throws ConfigError.
+   */
+  finishStartup(): StartupSettings {
+    const [memoryLimit, perUid, total] = this.lua.call(this.entry.settings, []);
+    const limit = integerSetting('lua_memory_limit', memoryLimit, MIN_LUA_MEMORY_LIMIT, MAX_LUA_MEMORY_LIMIT);
+    const maxConnectionsPerUid = integerSetting('max_connections_per_uid', perUid, 0, 1_000_000);
+    const maxConnections = integerSetting('max_connections', total, 1, 1_000_000);
     const [kind, value] = this.lua.call(this.entry.finish_startup, []);
-    return this.logServerAddress(kind, value);
+    const logServer = this.logServerAddress(kind, value);
+    if (limit !== undefined) this.lua.limitMemory(limit);
+    return { logServer, maxConnectionsPerUid, maxConnections };
+  }
+
+  /**
+   * A positive number the script assigned to the global `name` (an
+   * extension of ours, e.g. `max_bytes_in_flight`), or undefined when unset.
+   * Throws a ConfigError for anything else.
+   */
+  numberSetting(name: string): number | undefined {
+    const [value, type] = this.lua.call(this.entry.number_setting, [name]);
+    if (value === undefined) return undefined;
+    if (typeof value !== 'number' || !(value > 0)) throw new ConfigError(`\`${name}\` must be a positive number, not ${type === undefined ? String(value) : `a ${String(type)}`}`);
+    return value;
   }
 
   /** What the pipeline told the policy about mail `id` (while its connection lasts). */
@@ -172,6 +205,8 @@ export class LuaEngine implements Policy {
     this.entry = {
       load_config: lua.fieldRef(table, 'load_config'),
       finish_startup: lua.fieldRef(table, 'finish_startup'),
+      number_setting: lua.fieldRef(table, 'number_setting'),
+      settings: lua.fieldRef(table, 'settings'),
       dispatch: lua.fieldRef(table, 'dispatch'),
       resume: lua.fieldRef(table, 'resume'),
       close: lua.fieldRef(table, 'close'),
@@ -263,11 +298,11 @@ export class LuaEngine implements Policy {
     } catch (e) {
       return ['error', (e as Error).message];
     }
-    // a coroutine stopped by the run-time limit is abandoned as failed
-    const exceeded = this.lua.takeRunTimeExceeded();
-    if (exceeded === undefined) return values;
-    luaTimeLimitStops.inc();
-    return ['error', exceeded];
+    // a coroutine stopped by the run-time limit or the heap cap is abandoned as failed
+    const stopped = this.lua.takeStopped();
+    if (stopped === undefined) return values;
+    (stopped.startsWith('Lua memory limit') ? luaMemoryLimitStops : luaTimeLimitStops).inc();
+    return ['error', stopped];
   }
 
   private decision(values: LuaArg[]): Decision {
@@ -413,6 +448,14 @@ function readMailState(values: LuaArg[], at: number): { state: MailState; next: 
     state: { sender, account: typeof account === 'string' ? account : undefined, headers },
     next: at + 3 + count,
   };
+}
+
+/** An optional numeric setting of the config (a number or numeric string), checked. */
+function integerSetting(name: string, value: LuaArg, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = typeof value === 'number' || typeof value === 'string' ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`\`${name}\` must be an integer from ${min} to ${max}`);
+  return n;
 }
 
 function checkLoad(result: number | string): number {

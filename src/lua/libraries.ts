@@ -1,4 +1,4 @@
-// Installs the extra Lua libraries (lua-libs.md) into the engine's state.
+// Installs the extra Lua libraries (docs/libraries.md) into the engine's state.
 // A library is a Lua chunk `src/lua/libs/NAME.lua`, called once as
 // `chunk(js, M)`: `js` holds its bridged JavaScript primitives, `M` is the
 // runtime's table (runtime.lua: M.suspend, M.checkstring, M.str51 …).

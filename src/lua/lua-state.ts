@@ -4,9 +4,13 @@
 // arrays/objects.  No JavaScript object is ever pushed into Lua, so scripts
 // cannot reach JavaScript (see platform.md, "Sandbox hole").
 import { LuaWasm } from 'wasmoon';
+import { HeapLimit } from './heap-limit.js';
 
 const LUA_REGISTRYINDEX = -1001000;
 const LUA_MULTRET = -1;
+const LUA_RIDX_GLOBALS = 2;
+/** How often (in VM instructions) the hook checks the run-time limit and the heap cap. */
+const HOOK_INSTRUCTIONS = 1000;
 const T = { nil: 0, boolean: 1, lightuserdata: 2, number: 3, string: 4, table: 5, function: 6, userdata: 7, thread: 8 } as const;
 const TYPE_NAMES = ['nil', 'boolean', 'userdata', 'number', 'string', 'table', 'function', 'userdata', 'thread'] as const;
 
@@ -73,6 +77,7 @@ interface LuaC {
   readonly lua_rawgeti: (...args: (number | bigint)[]) => number;
   readonly lua_rawset: (...args: (number | bigint)[]) => number;
   readonly lua_rawseti: (...args: (number | bigint)[]) => number;
+  readonly lua_setallocf: (...args: (number | bigint)[]) => number;
   readonly lua_setmetatable: (...args: (number | bigint)[]) => number;
   readonly lua_settop: (...args: (number | bigint)[]) => number;
   readonly lua_toboolean: (...args: (number | bigint)[]) => number;
@@ -80,9 +85,10 @@ interface LuaC {
   readonly lua_tonumberx: (...args: (number | bigint)[]) => number;
   readonly lua_type: (...args: (number | bigint)[]) => number;
   readonly malloc: (...args: (number | bigint)[]) => number;
+  readonly realloc: (...args: (number | bigint)[]) => number;
 }
 
-const C_FUNCTIONS: readonly (keyof LuaC)[] = ['free', 'luaL_checkstack', 'luaL_loadbufferx', 'luaL_ref', 'luaL_where', 'lua_absindex', 'lua_concat', 'lua_createtable', 'lua_error', 'lua_gettop', 'lua_newuserdatauv', 'lua_next', 'lua_pcallk', 'lua_pushboolean', 'lua_pushcclosure', 'lua_pushinteger', 'lua_pushlstring', 'lua_pushnil', 'lua_pushnumber', 'lua_pushvalue', 'lua_rawget', 'lua_rawgeti', 'lua_rawset', 'lua_rawseti', 'lua_isyieldable', 'lua_sethook', 'lua_setmetatable', 'lua_settop', 'lua_yieldk', 'lua_toboolean', 'lua_tolstring', 'lua_tonumberx', 'lua_type', 'malloc'];
+const C_FUNCTIONS: readonly (keyof LuaC)[] = ['free', 'luaL_checkstack', 'luaL_loadbufferx', 'luaL_ref', 'luaL_where', 'lua_absindex', 'lua_concat', 'lua_createtable', 'lua_error', 'lua_gettop', 'lua_newuserdatauv', 'lua_next', 'lua_pcallk', 'lua_pushboolean', 'lua_pushcclosure', 'lua_pushinteger', 'lua_pushlstring', 'lua_pushnil', 'lua_pushnumber', 'lua_pushvalue', 'lua_rawget', 'lua_rawgeti', 'lua_rawset', 'lua_rawseti', 'lua_setallocf', 'lua_isyieldable', 'lua_sethook', 'lua_setmetatable', 'lua_settop', 'lua_yieldk', 'lua_toboolean', 'lua_tolstring', 'lua_tonumberx', 'lua_type', 'malloc', 'realloc'];
 
 interface EmscriptenModule {
   HEAPU8: Uint8Array;
@@ -148,14 +154,26 @@ export class LuaState {
   /** When the outermost call from JavaScript into Lua started (performance.now()). */
   private runStarted = 0;
   private callDepth = 0;
-  private runTimeExceeded: string | undefined;
+  /** Why the current run was stopped (run-time limit, heap cap), once set. */
+  private stopped: string | undefined;
+  private readonly heap = new HeapLimit();
+  private readonly collectGarbageRef: number;
 
   private constructor(module: EmscriptenModule, exports: Record<string, unknown> | undefined) {
     this.m = module;
     this.c = bindFunctions(module, exports);
     this.L = module._luaL_newstate!();
+    const allocator = module.addFunction(this.heap.allocator(this.c.realloc, this.c.free), 'iiiii');
+    this.functionPointers.push(allocator);
+    this.c.lua_setallocf(this.L, allocator, 0);
     module._luaL_openlibs!(this.L);
     this.lengthPtr = this.c.malloc(8);
+    // the standard collectgarbage, kept before any script can replace it
+    this.c.lua_rawgeti(this.L, LUA_REGISTRYINDEX, BigInt(LUA_RIDX_GLOBALS));
+    this.pushBytes(this.L, Buffer.from('collectgarbage'));
+    this.c.lua_rawget(this.L, -2);
+    this.collectGarbageRef = this.c.luaL_ref(this.L, LUA_REGISTRYINDEX);
+    this.c.lua_settop(this.L, -2);
   }
 
   static async create(environment: Record<string, string>): Promise<LuaState> {
@@ -329,40 +347,75 @@ export class LuaState {
 
   // ---- calling Lua ------------------------------------------------------
 
-  /** A call from JavaScript into Lua begins; the outermost one starts the run-time clock. */
+  /** A call from JavaScript into Lua begins; the outermost one starts the clock and the heap cap. */
   private enter(): void {
     if (this.callDepth++ === 0) {
       this.runStarted = performance.now();
-      this.runTimeExceeded = undefined;
+      this.stopped = undefined;
+      this.collectNearCap(this.L);
+      this.heap.begin();
     }
   }
 
+  /** A full collection when the heap is near the cap (see HeapLimit.shouldCollect). */
+  private collectNearCap(L: number): void {
+    if (!this.heap.shouldCollect()) return;
+    this.c.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(this.collectGarbageRef));
+    if (this.c.lua_pcallk(L, 0, 0, 0, 0, 0) !== 0) this.c.lua_settop(L, -2);
+    this.heap.collected();
+  }
+
+  private leave(): void {
+    if (--this.callDepth === 0) this.heap.end();
+  }
+
   /**
-   * Lua code that runs longer than `ms` without returning to the event loop
-   * (a handler stuck in a loop) is stopped, so one bad mail cannot stall
-   * every other one.  Checked every 100 000 VM instructions by a hook that
-   * every coroutine inherits.  Inside a coroutine the hook yields — no
-   * `pcall` can catch that — and the caller learns of it through
-   * `takeRunTimeExceeded()`; elsewhere (the config load) it raises an error.
+   * Caps what the Lua state may hold.  An allocation past the cap fails
+   * (Lua's "not enough memory" error), and the run that hit it is stopped
+   * at the next hook check even if the script catches that error.
+   */
+  limitMemory(bytes: number): void {
+    this.heap.limit = bytes;
+  }
+
+  /** Bytes the Lua state holds now. */
+  get memoryUsed(): number {
+    return this.heap.used;
+  }
+
+  /**
+   * Stops Lua code that runs longer than `ms` without returning to the
+   * event loop (a handler stuck in a loop), so one bad mail cannot stall
+   * every other one, and code that went on after hitting the heap cap.
+   * Checked every 1000 VM instructions by a hook that every coroutine
+   * inherits (scripts cannot remove it: runtime.lua wraps debug.sethook).
+   * Inside a coroutine the hook yields — no `pcall` can catch that — and
+   * the caller learns of it through `takeStopped()`; elsewhere (the config
+   * load) it raises an error.
    */
   limitRunTime(ms: number): void {
     const LUA_MASKCOUNT = 8;
-    const message = `Lua code ran for more than ${ms / 1000} s without pausing`;
+    const tooLong = `Lua code ran for more than ${ms / 1000} s without pausing`;
     const hook = this.m.addFunction((L: number) => {
-      if (performance.now() - this.runStarted <= ms) return 0;
-      this.runTimeExceeded = message;
+      if (this.heap.exceeded) this.stopped = this.heap.message();
+      else if (performance.now() - this.runStarted > ms) this.stopped = tooLong;
+      else {
+        this.collectNearCap(L);
+        return 0;
+      }
       if (this.c.lua_isyieldable(L) !== 0) return this.c.lua_yieldk(L, 0, 0, 0);
-      this.pushText(L, message);
+      this.pushText(L, this.stopped);
       return this.c.lua_error(L);
     }, 'vii');
     this.functionPointers.push(hook);
-    this.c.lua_sethook(this.L, hook, LUA_MASKCOUNT, 100_000);
+    this.c.lua_sethook(this.L, hook, LUA_MASKCOUNT, HOOK_INSTRUCTIONS);
   }
 
-  /** Whether the last call was stopped by the run-time limit (its message), once. */
-  takeRunTimeExceeded(): string | undefined {
-    const message = this.runTimeExceeded;
-    this.runTimeExceeded = undefined;
+  /** Why the last call was stopped (run-time limit or heap cap: its message), once. */
+  takeStopped(): string | undefined {
+    const message = this.stopped ?? (this.heap.reached ? this.heap.message() : undefined);
+    this.stopped = undefined;
+    this.heap.forget();
     return message;
   }
 
@@ -399,7 +452,7 @@ export class LuaState {
     try {
       status = this.c.lua_pcallk(L, args.length, LUA_MULTRET, 0, 0, 0);
     } finally {
-      this.callDepth--;
+      this.leave();
     }
     if (status !== 0) {
       const message = this.type(L, -1) === T.string ? this.toByteString(L, -1) : `(error object is a ${TYPE_NAMES[this.type(L, -1)] ?? '?'} value)`;
@@ -439,7 +492,7 @@ export class LuaState {
     try {
       status = this.c.lua_pcallk(L, extraRef === undefined ? 1 : 2, 1, 0, 0, 0);
     } finally {
-      this.callDepth--;
+      this.leave();
     }
     if (status !== 0) {
       const message = this.toByteString(L, -1);

@@ -118,6 +118,16 @@ function M.load_config(source, chunkname)
 end
 
 -- Removes the startup-only globals; describes `log_server` for the engine.
+-- A numeric setting the script may have assigned (a qrelay extension):
+-- nil when unset, else the number, or 'invalid' and the value's type.
+function M.number_setting(name)
+  local v = G[name]
+  if v == nil then return nil end
+  local n = tonumber(v)
+  if n == nil then return 'invalid', type(v) end
+  return n
+end
+
 function M.finish_startup()
   local ls = G.log_server
   G.qmqp_listen, G.max_size, G.qmqp_resolve, G.log_resolve, G.control_resolve = nil, nil, nil, nil, nil
@@ -128,6 +138,32 @@ function M.finish_startup()
   local id = address_of[ls]
   if id then return 'address', id end
   return 'invalid', type(ls)
+end
+
+-- qrelay's own settings, read once after the file ran (extensions: a
+-- config written for the original never sets them, and gets the defaults).
+function M.settings()
+  return G.lua_memory_limit, G.max_connections_per_uid, G.max_connections
+end
+
+-- The run-time limit and the heap cap are checked by a count hook that
+-- every coroutine inherits; a script must not be able to remove it.  So
+-- debug.sethook only records what the script asked for (debug.gethook
+-- reports it back), and never replaces qrelay's hook.
+local script_hooks = setmetatable({}, { __mode = 'k' })
+local function hook_thread(...)
+  if type((...)) == 'thread' then return (...), 1 end
+  return (co_running()), 0
+end
+G.debug.sethook = function(...)
+  local thread, skip = hook_thread(...)
+  local f, mask, count = select(skip + 1, ...)
+  script_hooks[thread] = f and { f, mask, count } or nil
+end
+G.debug.gethook = function(...)
+  local h = script_hooks[(hook_thread(...))]
+  if h then return h[1], h[2], h[3] end
+  return nil
 end
 
 -- ---------------------------------------------------------------------

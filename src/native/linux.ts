@@ -17,6 +17,7 @@ const AddrInfo = koffi.struct('addrinfo', {
 });
 
 const c = {
+  mallocTrim: libc.func('int malloc_trim(uintptr_t)'),
   socket: libc.func('int socket(int, int, int)'),
   bind: libc.func('int bind(int, const void *, uint32_t)'),
   listen: libc.func('int listen(int, int)'),
@@ -49,6 +50,7 @@ const MSG_DONTWAIT = 0x40;
 const MSG_NOSIGNAL = 0x4000;
 export const EAGAIN = 11;
 export const EINPROGRESS = 115;
+export const ENOTCONN = 107;
 
 export const SocketType = { stream: 1, dgram: 2, seqpacket: 5 } as const;
 export type SocketTypeName = keyof typeof SocketType;
@@ -110,6 +112,11 @@ export function peerPidfd(fd: number): number | undefined {
   if (c.getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, buf, [4]) < 0) return undefined;
   const pidfd = buf.readInt32LE(0);
   return pidfd >= 0 ? pidfd : undefined;
+}
+
+/** Returns the C heap's free memory to the kernel (glibc keeps it otherwise). */
+export function trimCHeap(): void {
+  c.mallocTrim(0);
 }
 
 export function closeFd(fd: number): void {
@@ -286,7 +293,7 @@ export function formatIp(family: 4 | 6, address: Buffer): string {
   return buf.toString('latin1', 0, buf.indexOf(0));
 }
 
-// ---- cgroup directories (lua-api.md §8.4–§8.5) ----------------------------
+// ---- cgroup directories (docs/mail.md) ----------------------------
 
 // openat2(2) has no glibc wrapper; its syscall number is the same on every architecture.
 const SYS_openat2 = 437;
@@ -348,4 +355,76 @@ const FD_CLOEXEC = 1;
 /** Marks an inherited descriptor close-on-exec (children must not get it). */
 export function setCloseOnExec(fd: number): void {
   fcntl(fd, F_SETFD, 'int', FD_CLOEXEC);
+}
+
+const F_GETFL = 3;
+const F_SETFL = 4;
+const O_NONBLOCK = 0o4000;
+
+/** Makes an inherited descriptor non-blocking. */
+export function setNonBlocking(fd: number): void {
+  const flags = fcntl(fd, F_GETFL) as number;
+  if (flags >= 0) fcntl(fd, F_SETFL, 'int', flags | O_NONBLOCK);
+}
+
+// ---- accepting connections ourselves (so a full daemon can stop accepting) --
+
+const accept4 = libc.func('int accept4(int, void *, void *, int)');
+const getrlimit = libc.func('int getrlimit(int, _Out_ uint64_t *)');
+const RLIMIT_NOFILE = 7;
+const EINTR = 4;
+const ECONNABORTED = 103;
+
+/**
+ * accept4(2) on a non-blocking listening socket: the connection's
+ * descriptor (non-blocking, close-on-exec), or undefined when none is
+ * waiting.  Throws SystemError('Failed to accept connection') (EMFILE …).
+ */
+export function acceptConnection(fd: number): number | undefined {
+  for (;;) {
+    const client = accept4(fd, null, null, SOCK_NONBLOCK | SOCK_CLOEXEC) as number;
+    if (client >= 0) return client;
+    const errno = koffi.errno();
+    if (errno === EAGAIN) return undefined;
+    // a client that gave up while waiting, or a signal: try the next one
+    if (errno === EINTR || errno === ECONNABORTED) continue;
+    throw new SystemError('Failed to accept connection', errno);
+  }
+}
+
+/** The soft RLIMIT_NOFILE: how many descriptors this process may hold. */
+export function openFileLimit(): number {
+  const limits = new BigUint64Array(2);
+  if (getrlimit(RLIMIT_NOFILE, limits) !== 0) return 1024;
+  return Number(limits[0]! > 1n << 30n ? 1n << 30n : limits[0]!);
+}
+
+/** Readiness of a descriptor in the event loop, which can be paused (the fd stays unpolled). */
+export interface ReadableWatch {
+  start(): void;
+  stop(): void;
+  close(): void;
+}
+
+/** Calls `onReadable` whenever `fd` is readable, while started (it starts stopped). */
+export function watchReadable(fd: number, onReadable: () => void): ReadableWatch {
+  const handle = koffi.node.poll(fd, { readable: true }, () => onReadable());
+  handle.stop();
+  let running = false;
+  return {
+    start: () => {
+      if (running) return;
+      running = true;
+      handle.start({ readable: true }, () => onReadable());
+    },
+    stop: () => {
+      if (!running) return;
+      running = false;
+      handle.stop();
+    },
+    close: () => {
+      running = false;
+      handle.close();
+    },
+  };
 }

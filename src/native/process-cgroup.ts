@@ -1,5 +1,5 @@
 // Which cgroup (v2) a process is in, from /proc/<pid>/cgroup, pinned
-// against pid reuse by a pidfd when there is one (lua-api.md §8.4).
+// against pid reuse by a pidfd when there is one (docs/mail.md).
 import { readFileSync } from 'node:fs';
 import { systemErrorText } from './linux.js';
 

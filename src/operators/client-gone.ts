@@ -1,4 +1,4 @@
-// The client went away while its mail was being processed (qmqp.md §2.1):
+// The client went away while its mail was being processed (docs/actions.md):
 // it sent more bytes, half-closed, closed, or its socket failed; or the
 // daemon's shutdown grace period ran out.
 import { Observable } from 'rxjs';

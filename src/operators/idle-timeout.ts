@@ -8,6 +8,8 @@ export interface IdleTimeoutConfig<W> {
   readonly each?: number;
   /** What the stream continues with when a limit passes (e.g. EMPTY, or throwError). */
   readonly with: () => Observable<W>;
+  /** While this says so, silence is not the source's fault: the limit starts over. */
+  readonly paused?: () => boolean;
 }
 
 /**
@@ -29,6 +31,10 @@ export function idleTimeout<T, W = never>(config: IdleTimeoutConfig<W>): Operato
     new Observable<T | W>((subscriber) => {
       let timer: NodeJS.Timeout | undefined;
       const onTimeout = (): void => {
+        if (config.paused?.() === true) {
+          timer!.refresh();
+          return;
+        }
         timer = undefined;
         inner.unsubscribe();
         subscriber.add(config.with().subscribe(subscriber));

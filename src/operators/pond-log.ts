@@ -1,4 +1,4 @@
-// Stage: one log record per processed mail (pond-log.md), sent before the
+// Stage: one log record per processed mail (docs/pond.md), sent before the
 // response is written.  The wire format lives in src/protocol/pond.ts, the
 // socket in src/streams/datagram-socket.ts.
 import { performance } from 'node:perf_hooks';
@@ -40,7 +40,7 @@ export function pondLog(logger: MailLogger | undefined): MonoTypeOperatorFunctio
   return logger === undefined ? (source) => source : tap((outcome) => logger.log(outcome));
 }
 
-/** The message suffix (pond-log.md §4): the response minus its code letter, or why it was cancelled. */
+/** The message suffix (docs/pond.md): the response minus its code letter, or why it was cancelled. */
 function suffixOf(result: MailResult): string {
   return result.kind === 'answered' ? result.response.slice(1) : result.reason;
 }
@@ -50,7 +50,7 @@ function nowMicroseconds(): bigint {
   return BigInt(Math.floor((performance.timeOrigin + performance.now()) * 1000));
 }
 
-/** The record of one finished mail (pond-log.md §3, §5). */
+/** The record of one finished mail (docs/pond.md). */
 export function mailRecord(outcome: MailOutcome, timestampUs: bigint, nowHr: bigint): PondRecord {
   const { request, mail, result } = outcome;
   let headerBytes = 0;
@@ -68,7 +68,7 @@ export function mailRecord(outcome: MailOutcome, timestampUs: bigint, nowHr: big
 }
 
 /**
- * The logger for `log_server` (pond-log.md §1): one connected, non-blocking
+ * The logger for `log_server` (docs/pond.md): one connected, non-blocking
  * datagram socket.  Throws a ConfigError (startup fails) when it cannot be created.
  */
 export function createMailLogger(address: SocketAddress): MailLogger {

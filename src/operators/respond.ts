@@ -1,4 +1,4 @@
-// Stage: the response netstring to the client, then close (qmqp.md §2.2).
+// Stage: the response netstring to the client, then close (docs/protocol.md).
 import { Observable } from 'rxjs';
 import { logDomain } from '../log.js';
 import { systemErrorText } from '../native/linux.js';

@@ -14,9 +14,11 @@ import { parseQmqpRequest, type QmqpRequest } from '../protocol/qmqp.js';
 import type { ServerBackoff } from '../actions/server-backoff.js';
 import { socketChunks } from '../streams/socket-chunks.js';
 import { systemErrorText } from '../native/linux.js';
+import type { ReceiveBudget } from '../streams/receive-budget.js';
 import type { Timeouts } from '../timeouts.js';
 import { cancelOn } from './cancel-on.js';
 import { clientGone } from './client-gone.js';
+import { countReceived } from './count-received.js';
 import { decodeNetstring } from './decode-netstring.js';
 import { executeAction } from './execute-action.js';
 import { idleTimeout } from './idle-timeout.js';
@@ -38,6 +40,8 @@ export interface ServeOptions {
   readonly timeouts: Timeouts;
   /** Which downstream servers `connect` skips for now (per process). */
   readonly backoff: ServerBackoff;
+  /** Request bytes all connections may hold before the largest stop being read. */
+  readonly receiveBudget: ReceiveBudget;
 }
 
 function processMail(client: Client, request: QmqpRequest, unread: Buffer, options: ServeOptions): Observable<never> {
@@ -84,8 +88,11 @@ function serveRequest(client: Client, read: NetstringReadResult, options: ServeO
 export function serveClient(client: Client, options: ServeOptions): Observable<never> {
   const { socket, listener } = client;
   gauges.connectionsInFlight++;
+  const share = options.receiveBudget.open(socket);
   return socketChunks(socket).pipe(
-    idleTimeout<Buffer>({ each: options.timeouts.receiveIdleMs, with: () => EMPTY }),
+    countReceived(share),
+    // a connection the budget holds back is not idle
+    idleTimeout<Buffer>({ each: options.timeouts.receiveIdleMs, with: () => EMPTY, paused: () => share.held }),
     decodeNetstring(listener.maxSize),
     mergeMap((read) => serveRequest(client, read, options)),
     catchError((e: unknown) => {
@@ -94,6 +101,7 @@ export function serveClient(client: Client, options: ServeOptions): Observable<n
     }),
     finalize(() => {
       gauges.connectionsInFlight--;
+      share.release();
       socket.destroy();
     }),
   );

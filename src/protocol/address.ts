@@ -1,4 +1,4 @@
-// Envelope address syntax (qmqp.md §5): RFC 5321 lengths, dot-atom or
+// Envelope address syntax (docs/protocol.md): RFC 5321 lengths, dot-atom or
 // quoted local part, LDH domain labels, ASCII only.
 
 const ATOM_SPECIALS = new Set([...'()<>[]:;@\\,."'].map((ch) => ch.charCodeAt(0)));

@@ -1,9 +1,9 @@
-// The beng-proxy control datagram (control.md §1–§3): a magic number, then
+// The beng-proxy control datagram (docs/libraries.md): a magic number, then
 // packets of big-endian length, command and payload, each padded to a
 // multiple of four bytes.
 export const CONTROL_MAGIC = 0x63046101;
 
-/** Every command of the protocol (control.md §2). */
+/** Every command of the protocol (docs/libraries.md). */
 export const ControlCommand = {
   NOP: 0,
   TCACHE_INVALIDATE: 1,

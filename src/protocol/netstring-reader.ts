@@ -1,6 +1,9 @@
 // Incremental reader of one netstring from a byte stream, as the original
-// reads it (qmqp.md §2): a 32-byte header buffer checked on every arrival,
-// then a payload buffer of exactly length + 1 bytes allocated once.
+// reads it (docs/protocol.md): a 32-byte header buffer checked on every arrival,
+// then the payload.  Unlike the original, the payload is not reserved from
+// the announced length: it is the list of the received chunks themselves
+// (views, no copy), so memory grows with the bytes actually sent.
+import { ByteChunks } from './byte-chunks.js';
 
 const HEADER_MAX = 32;
 const COLON = 0x3a;
@@ -13,7 +16,7 @@ export type NetstringError =
   | { readonly kind: 'garbage' };
 
 export type NetstringReadResult =
-  | { readonly kind: 'complete'; readonly payload: Buffer; readonly unread: Buffer }
+  | { readonly kind: 'complete'; readonly payload: ByteChunks; readonly unread: Buffer }
   | NetstringError;
 
 /** The log text the original prints for a reader error. */
@@ -35,8 +38,9 @@ const EMPTY = Buffer.alloc(0);
 export class NetstringReader {
   private readonly header = Buffer.allocUnsafe(HEADER_MAX);
   private headerLength = 0;
-  private payload: Buffer | undefined;
-  private filled = 0;
+  /** Once the header is complete: the payload and its comma still expected. */
+  private remaining = -1;
+  private readonly pieces: Buffer[] = [];
 
   constructor(private readonly maxLength: number) {}
 
@@ -47,25 +51,26 @@ export class NetstringReader {
    */
   push(chunk: Buffer): NetstringReadResult | undefined {
     let offset = 0;
-    if (this.payload === undefined) {
-      const take = Math.min(HEADER_MAX - this.headerLength, chunk.length);
-      chunk.copy(this.header, this.headerLength, 0, take);
+    if (this.remaining < 0) {
+      const before = this.headerLength;
+      const take = Math.min(HEADER_MAX - before, chunk.length);
+      chunk.copy(this.header, before, 0, take);
       this.headerLength += take;
-      offset = take;
       const result = this.checkHeader();
-      if (result !== undefined) return result;
-      if (this.payload === undefined) return undefined;
+      if (typeof result !== 'number') return result;
+      // the payload starts right after the colon, in this chunk
+      offset = result + 1 - before;
     }
-    const payload: Buffer = this.payload;
-    const take = Math.min(payload.length - this.filled, chunk.length - offset);
-    chunk.copy(payload, this.filled, offset, offset + take);
-    this.filled += take;
+    const take = Math.min(this.remaining, chunk.length - offset);
+    if (take > 0) this.pieces.push(offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take));
+    this.remaining -= take;
     offset += take;
-    if (this.filled < payload.length) return undefined;
+    if (this.remaining > 0) return undefined;
     return this.finish(offset < chunk.length ? chunk.subarray(offset) : EMPTY);
   }
 
-  private checkHeader(): NetstringReadResult | undefined {
+  /** A result, undefined (more header bytes needed), or the colon's index once the header is complete. */
+  private checkHeader(): NetstringReadResult | number | undefined {
     const h = this.header;
     const n = this.headerLength;
     let colon = -1;
@@ -85,16 +90,13 @@ export class NetstringReader {
     const length = Number(value);
     const after = n - colon - 1;
     if (after > length + 1) return GARBAGE;
-    this.payload = Buffer.allocUnsafe(length + 1);
-    h.copy(this.payload, 0, colon + 1, n);
-    this.filled = after;
-    if (this.filled === this.payload.length) return this.finish(EMPTY);
-    return undefined;
+    this.remaining = length + 1;
+    return colon;
   }
 
   private finish(unread: Buffer): NetstringReadResult {
-    const payload = this.payload!;
-    if (payload[payload.length - 1] !== COMMA) return MALFORMED;
-    return { kind: 'complete', payload: payload.subarray(0, payload.length - 1), unread };
+    const all = new ByteChunks(this.pieces);
+    if (all.byteAt(all.length - 1) !== COMMA) return MALFORMED;
+    return { kind: 'complete', payload: all.slice(0, all.length - 1), unread };
   }
 }

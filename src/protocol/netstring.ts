@@ -1,5 +1,5 @@
 // Netstrings (`LEN ":" BYTES ","`): framing for responses and the strict
-// parser for the fields inside a QMQP request (qmqp.md §3).
+// parser for the fields inside a QMQP request (docs/protocol.md).
 
 const COLON = 0x3a;
 const COMMA = 0x2c;
@@ -24,12 +24,19 @@ export interface InnerNetstring {
   readonly next: number;
 }
 
+/** Where a field's bytes start and how many there are. */
+export interface FieldHeader {
+  readonly length: number;
+  /** Index of the first byte after the colon. */
+  readonly start: number;
+}
+
 /**
- * Parses one netstring at `offset` with the rules of the QMQP fields:
- * digits only, no leading zeros (except for zero), u64 range, final comma.
- * Returns undefined when malformed.  `value` is a view into `input`.
+ * Parses the `LEN:` of a field at `offset` with the rules of the QMQP
+ * fields: digits only, no leading zeros (except for zero), u64 range.
+ * Returns undefined when malformed or when `input` ends before the colon.
  */
-export function parseInnerNetstring(input: Buffer, offset: number): InnerNetstring | undefined {
+export function parseFieldHeader(input: Buffer, offset: number): FieldHeader | undefined {
   const colon = input.indexOf(COLON, offset);
   if (colon <= offset) return undefined;
   let length = 0;
@@ -42,7 +49,18 @@ export function parseInnerNetstring(input: Buffer, offset: number): InnerNetstri
   }
   if (!allZero && input[offset] === 0x30) return undefined;
   if (colon - offset > 15 && BigInt(input.toString('latin1', offset, colon)) > U64_MAX) return undefined;
-  const start = colon + 1;
+  return { length, start: colon + 1 };
+}
+
+/**
+ * Parses one netstring at `offset` (the field rules of parseFieldHeader,
+ * then a final comma).  Returns undefined when malformed.  `value` is a
+ * view into `input`.
+ */
+export function parseInnerNetstring(input: Buffer, offset: number): InnerNetstring | undefined {
+  const header = parseFieldHeader(input, offset);
+  if (header === undefined) return undefined;
+  const { start, length } = header;
   if (!(input.length - start > length)) return undefined;
   if (input[start + length] !== COMMA) return undefined;
   return { value: input.subarray(start, start + length), next: start + length + 1 };

@@ -1,11 +1,11 @@
-// Pond log datagrams, protocol version 2 (pond-log.md §2–§4): a pure
+// Pond log datagrams, protocol version 2 (docs/pond.md): a pure
 // encoder for the one record qrelay sends per mail, and its MESSAGE text.
 // zlib.crc32 (Node ≥ 20.15) is exactly the CRC-32/ISO-HDLC the protocol uses.
 import { crc32 } from 'node:zlib';
 
 export const POND_MAGIC = 0x63046103;
 
-/** Attribute codes (pond-log.md §2.1); qrelay emits only a few of them. */
+/** Attribute codes (docs/pond.md); qrelay emits only a few of them. */
 export const PondAttribute = {
   nop: 0x00,
   timestamp: 0x01,
@@ -74,7 +74,7 @@ export function frameDatagram(attributes: Buffer): Buffer {
   return datagram;
 }
 
-/** The datagram for one mail, attributes in the order of pond-log.md §3. */
+/** The datagram for one mail, attributes in the order of docs/pond.md */
 export function encodePondRecord(record: PondRecord): Buffer {
   const site = record.site === undefined ? '' : cString(record.site).toString('latin1');
   const parts: Buffer[] = [code(PondAttribute.timestamp), u64(record.timestampUs)];
@@ -95,7 +95,7 @@ export function encodePondRecord(record: PondRecord): Buffer {
 }
 
 /**
- * The MESSAGE text (pond-log.md §4): `from=<S> to=<R1>,<R2>` and, when the
+ * The MESSAGE text (docs/pond.md): `from=<S> to=<R1>,<R2>` and, when the
  * suffix is not empty, a space and the suffix.  Byte strings in and out.
  */
 export function pondMessage(sender: string, recipients: readonly string[], suffix: string): string {

@@ -1,14 +1,16 @@
-// The QMQP request body (qmqp.md §4): message, sender, 1…1024 recipients.
+// The QMQP request body (docs/protocol.md): message, sender, 1…1024 recipients.
 import { isValidAddress } from './address.js';
-import { NETSTRING_TRAILER, encodeNetstring, netstringHeader, parseInnerNetstring } from './netstring.js';
+import { ByteChunks } from './byte-chunks.js';
+import { NETSTRING_TRAILER, encodeNetstring, netstringHeader, parseFieldHeader, parseInnerNetstring } from './netstring.js';
 
 export const MAX_RECIPIENTS = 1024;
 
 /** A parsed request.  Buffers are views into the body read from the client. */
 export interface QmqpRequest {
-  /** The whole request body (the client's outer netstring payload). */
-  readonly body: Buffer;
-  readonly message: Buffer;
+  /** The whole request body (the client's outer netstring payload), as received. */
+  readonly body: ByteChunks;
+  /** The message, as views into the received chunks (relayed from them, never copied). */
+  readonly message: ByteChunks;
   /** The envelope sender, one char per byte (ASCII after validation). */
   readonly sender: string;
   readonly recipients: readonly string[];
@@ -25,33 +27,56 @@ export type QmqpParseResult =
 const MALFORMED = { kind: 'malformed' } as const;
 const BAD_ADDRESS = { kind: 'bad-address' } as const;
 const TOO_MANY = { kind: 'too-many-recipients' } as const;
+const COMMA = 0x2c;
 
-export function parseQmqpRequest(body: Buffer): QmqpParseResult {
-  const message = parseInnerNetstring(body, 0);
-  if (message === undefined) return MALFORMED;
-  const senderField = parseInnerNetstring(body, message.next);
+/** Index of the first byte that is not an ASCII digit (or the length). */
+function firstNonDigit(body: ByteChunks): number {
+  let at = 0;
+  for (const piece of body.pieces) {
+    for (let i = 0; i < piece.length; i++) {
+      const b = piece[i]!;
+      if (b < 0x30 || b > 0x39) return at + i;
+    }
+    at += piece.length;
+  }
+  return at;
+}
+
+/**
+ * Parses the request body as received.  The message stays in the received
+ * chunks; only the envelope after it (sender and recipients, small) is
+ * read as one buffer, copied only when it spans two chunks.
+ */
+export function parseQmqpRequest(input: Buffer | ByteChunks): QmqpParseResult {
+  const body = Buffer.isBuffer(input) ? ByteChunks.of(input) : input;
+  const header = parseFieldHeader(body.contiguous(0, firstNonDigit(body) + 1), 0);
+  if (header === undefined) return MALFORMED;
+  const messageEnd = header.start + header.length;
+  if (!(body.length > messageEnd) || body.byteAt(messageEnd) !== COMMA) return MALFORMED;
+  const envelope = body.contiguous(messageEnd + 1, body.length);
+  const senderField = parseInnerNetstring(envelope, 0);
   if (senderField === undefined) return MALFORMED;
   const sender = senderField.value.toString('latin1');
   if (!isValidAddress(sender)) return BAD_ADDRESS;
   const recipients: string[] = [];
   let offset = senderField.next;
   do {
-    const field = parseInnerNetstring(body, offset);
+    const field = parseInnerNetstring(envelope, offset);
     if (field === undefined) return MALFORMED;
     const recipient = field.value.toString('latin1');
     if (!isValidAddress(recipient)) return BAD_ADDRESS;
     if (recipients.length >= MAX_RECIPIENTS) return TOO_MANY;
     recipients.push(recipient);
     offset = field.next;
-  } while (offset < body.length);
+  } while (offset < envelope.length);
   return {
     kind: 'request',
     request: {
       body,
-      message: message.value,
+      message: body.slice(header.start, messageEnd),
       sender,
       recipients,
-      recipientBytes: body.subarray(senderField.next),
+      recipientBytes: envelope.subarray(senderField.next),
     },
   };
 }

@@ -1,4 +1,4 @@
-// The request qrelay sends on (qmqp.md §7): inserted headers newest first,
+// The request qrelay sends on (docs/protocol.md): inserted headers newest first,
 // the Received line, the message bytes unchanged, the current sender and
 // the client's recipient netstrings verbatim.  Built as a list of pieces
 // for one gathered write, so the message body is never copied.
@@ -52,7 +52,7 @@ export function messageBlock(
   rewrite: MailRewrite,
   credentials: PeerCredentials | undefined,
 ): Buffer[] {
-  return [addedLines('', rewrite, receivedLine(credentials)), request.message];
+  return [addedLines('', rewrite, receivedLine(credentials)), ...request.message.pieces];
 }
 
 /** The complete relayed QMQP request (outer netstring included), as pieces. */
@@ -66,5 +66,5 @@ export function relayRequest(
   const blockHeader = `${blockLength}:`;
   const middle = Buffer.from(`,${rewrite.sender.length}:${rewrite.sender},`, 'latin1');
   const innerLength = blockHeader.length + blockLength + middle.length + request.recipientBytes.length;
-  return [addedLines(`${innerLength}:${blockHeader}`, rewrite, received), request.message, middle, request.recipientBytes, NETSTRING_TRAILER];
+  return [addedLines(`${innerLength}:${blockHeader}`, rewrite, received), ...request.message.pieces, middle, request.recipientBytes, NETSTRING_TRAILER];
 }

@@ -1,4 +1,4 @@
-// Every fixed QMQP answer text of the original (qmqp.md §6).  A response is
+// Every fixed QMQP answer text of the original (docs/actions.md).  A response is
 // the payload of the netstring written back: code letter, then text.
 
 export type ResponseCode = 'K' | 'Z' | 'D';

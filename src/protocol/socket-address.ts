@@ -1,4 +1,4 @@
-// Address strings of the Lua API (lua-api.md §7): `/path`, `@abstract`,
+// Address strings of the Lua API (docs/configuration.md): `/path`, `@abstract`,
 // `host[:port]` with the original's host syntax, resolved numerically for
 // actions and with DNS by the startup resolvers.
 import { AI_ADDRCONFIG, AI_NUMERICHOST, formatIp, getAddrInfo, getAddrInfoAsync, type NativeAddress } from '../native/linux.js';
@@ -18,7 +18,7 @@ interface HostPort {
 const HOST_CHARS = /^[A-Za-z0-9\-.*:]*/;
 const IPV6_CHARS = /^[0-9A-Fa-f:.]*(%[A-Za-z0-9\-._]+)?/;
 
-/** Splits `host[:port]` with the rules of lua-api.md §7.2. */
+/** Splits `host[:port]` with the rules of docs/configuration.md */
 export function splitHostPort(s: string): HostPort {
   let host: string;
   let rest: string;
@@ -139,7 +139,7 @@ function isV4Mapped(a: Buffer): boolean {
   return a[10] === 0xff && a[11] === 0xff;
 }
 
-/** `tostring()` of an address object (lua-api.md §7.3). */
+/** `tostring()` of an address object (docs/configuration.md). */
 export function formatAddress(a: SocketAddress): string {
   if (a.family === 'unix') {
     const name = a.name.toString('latin1');

@@ -1,5 +1,5 @@
-// A child process of `exec`/`exec_raw` as an Observable resource (exec.md
-// §1, §5, §6): subscribing spawns it with real pipes on stdin and stdout
+// A child process of `exec`/`exec_raw` as an Observable resource
+// (docs/actions.md): subscribing spawns it with real pipes on stdin and stdout
 // (stderr either the daemon's own or the stdout pipe), unsubscribing closes
 // qrelay's pipe ends and terminates the child if it still runs.
 //
@@ -28,7 +28,7 @@ export interface ChildSpec {
   readonly domain: 'exec' | 'exec_raw';
   /** fd 2: the daemon's own stderr, or the same pipe as stdout. */
   readonly stderr: 'daemon' | 'output';
-  /** SIGTERM → SIGKILL delay when the child is terminated (exec.md §5). */
+  /** SIGTERM → SIGKILL delay when the child is terminated (docs/actions.md). */
   readonly killGraceMs: number;
 }
 
@@ -118,7 +118,7 @@ function sendSignal(child: ChildProcess, signal: 'SIGTERM' | 'SIGKILL'): void {
   if (isRunning(child)) child.kill(signal);
 }
 
-/** SIGTERM now, SIGKILL if still alive after the grace period (exec.md §5). */
+/** SIGTERM now, SIGKILL if still alive after the grace period (docs/actions.md). */
 function terminate(child: ChildProcess, killGraceMs: number): void {
   if (!isRunning(child)) return;
   sendSignal(child, 'SIGTERM');
@@ -151,7 +151,7 @@ function spawnChild(spec: ChildSpec, stdinPipe: PipeEnds, outputPipe: PipeEnds):
   });
 }
 
-/** Keeps the registry and the child-domain log lines (exec.md §5). */
+/** Keeps the registry and the child-domain log lines (docs/actions.md). */
 function watchExit(child: ChildProcess, domain: ChildSpec['domain']): void {
   running.add(child);
   child.once('exit', () => {

@@ -1,5 +1,5 @@
 // A connected, non-blocking datagram socket for fire-and-forget records
-// (pond-log.md §1): UDP over IPv4/IPv6 or a Unix datagram socket.  All
+// (docs/pond.md): UDP over IPv4/IPv6 or a Unix datagram socket.  All
 // families go through the native layer: Node's dgram cannot do Unix
 // sockets, and its connect() is asynchronous, while a failure here must
 // abort startup synchronously.

@@ -1,16 +1,22 @@
-// Listening sockets (daemon.md §4, §5) and the stream of accepted connections.
+// Listening sockets (docs/configuration.md) and the stream of accepted connections.
+// qrelay accepts connections itself (accept4 when the socket is readable),
+// so that at the connection limit it can stop accepting altogether: new
+// clients then wait in the kernel's listen backlog, as with a busy
+// original, instead of being accepted and reset.
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { resolve } from 'node:path';
-import { Observable, mergeMap } from 'rxjs';
-import { closeFd, connectSocket, listenUnix, SystemError } from '../native/linux.js';
-import { logPlain } from '../log.js';
+import { Observable, mergeMap, timer, type Subscription } from 'rxjs';
+import { acceptConnection, closeFd, connectSocket, listenUnix, setNonBlocking, SystemError, watchReadable } from '../native/linux.js';
 import type { ListenTarget } from '../lua/engine.js';
 
 const BACKLOG = 64;
+/** After an accept error (EMFILE …), how long the listener rests before it tries again. */
+const ACCEPT_ERROR_PAUSE_MS = 1_000;
 
 export interface Listener {
-  readonly server: Server;
+  /** The listening socket (non-blocking). */
+  readonly fd: number;
   /** How logs and metrics name it: the path, `@name`, or `systemd`. */
   readonly name: string;
   /** The socket file this process created, removed at a clean exit if it is still the same file. */
@@ -25,31 +31,25 @@ export interface Accepted {
   readonly listener: Listener;
 }
 
-function serverOn(fd: number): Server {
-  const server = createServer({ allowHalfOpen: true, pauseOnConnect: false });
-  server.listen({ fd, backlog: BACKLOG });
-  // e.g. EMFILE: logged like the original does; the listener keeps going
-  server.on('error', (e: NodeJS.ErrnoException) => logPlain(`Failed to accept connection: ${e.message}`));
-  return server;
-}
-
 /** How a listen target is named in logs, metrics and `qrelay check`. */
 export function listenTargetName(target: ListenTarget): string {
   if (target.kind === 'abstract') return '@' + target.name.toString('latin1');
   return target.kind === 'path' ? target.path : 'systemd';
 }
 
+interface BoundSocket {
+  readonly fd: number;
+  readonly ownFile: Listener['ownFile'];
+}
+
 /**
- * Creates a listening socket on a path or abstract name, synchronously.
- * A path (relative ones from the current directory, i.e. the config's
- * folder during startup) gets a stale file removed first — but never a
- * socket a live process still accepts on — and mode 0666.
+ * Binds a listening socket on a path or abstract name, synchronously.  A
+ * path (relative ones from the current directory, i.e. the config's folder
+ * during startup) gets a stale file removed first — but never a socket a
+ * live process still accepts on — and mode 0666.
  */
-export function bindListener(target: Exclude<ListenTarget, { kind: 'systemd' }>, handler: number, maxSize: number): Listener {
-  const name = listenTargetName(target);
-  if (target.kind === 'abstract') {
-    return { server: serverOn(listenUnix(target.name, true, BACKLOG, name)), name, ownFile: undefined, handler, maxSize };
-  }
+function bindSocket(target: Exclude<ListenTarget, { kind: 'systemd' }>): BoundSocket {
+  if (target.kind === 'abstract') return { fd: listenUnix(target.name, true, BACKLOG, listenTargetName(target)), ownFile: undefined };
   const path = resolve(target.path);
   removeStale(path, target.path);
   const fd = listenUnix(Buffer.from(target.path, 'latin1'), false, BACKLOG, target.path);
@@ -59,12 +59,29 @@ export function bindListener(target: Exclude<ListenTarget, { kind: 'systemd' }>,
     closeFd(fd);
     throw new Error(`Failed to chmod "${target.path}": ${(e as Error).message}`);
   }
-  return { server: serverOn(fd), name, ownFile: { path, ino: lstatSync(path).ino }, handler, maxSize };
+  return { fd, ownFile: { path, ino: lstatSync(path).ino } };
+}
+
+/** Creates a listening socket on a path or abstract name, synchronously. */
+export function bindListener(target: Exclude<ListenTarget, { kind: 'systemd' }>, handler: number, maxSize: number): Listener {
+  const { fd, ownFile } = bindSocket(target);
+  return { fd, name: listenTargetName(target), ownFile, handler, maxSize };
+}
+
+/** The listening descriptor alone (the primary of `--workers` binds, its workers accept). */
+export function bindListeningFd(target: Exclude<ListenTarget, { kind: 'systemd' }>): number {
+  return bindSocket(target).fd;
 }
 
 /** Adopts an inherited listening socket (systemd socket activation). */
-export function adoptListener(fd: number, handler: number, maxSize: number): Listener {
-  return { server: serverOn(fd), name: 'systemd', ownFile: undefined, handler, maxSize };
+export function adoptListener(fd: number, handler: number, maxSize: number, name = 'systemd'): Listener {
+  setNonBlocking(fd);
+  return { fd, name, ownFile: undefined, handler, maxSize };
+}
+
+/** Closes a listener that never served (startup failed). */
+export function closeListener(listener: Listener): void {
+  closeFd(listener.fd);
 }
 
 /** Whether a process accepts connections on the socket file at `path`. */
@@ -112,28 +129,68 @@ export function removeOwnFiles(listeners: Iterable<Listener>): void {
 
 function ignoreError(): void {}
 
+/** What the accept source needs to know from the connection limits. */
+export interface AcceptGate {
+  /** Whether another connection may be accepted now (emits the current state on subscribe). */
+  readonly open$: Observable<boolean>;
+  /** Reports an accept error (e.g. EMFILE); the listener rests a moment after it. */
+  acceptFailed(error: Error): void;
+}
+
 /**
  * Every connection accepted on any of the listeners, until unsubscribed
- * (which closes them).  Listeners may keep arriving: a script that kept a
+ * (which closes them).  While `gate.open$` says no, the listening sockets
+ * are not even polled.  Listeners may keep arriving: a script that kept a
  * reference to qmqp_listen can add one at runtime.
  */
-export function accepted$(listeners: Observable<Listener>): Observable<Accepted> {
-  return listeners.pipe(
-    mergeMap(
-      (listener) =>
-        new Observable<Accepted>((subscriber) => {
-          const onConnection = (socket: Socket): void => {
-            // every stage listens for the errors it cares about; this one
-            // only makes sure no error is ever unhandled (which would crash)
-            socket.on('error', ignoreError);
-            subscriber.next({ socket, listener });
-          };
-          listener.server.on('connection', onConnection);
-          return () => {
-            listener.server.off('connection', onConnection);
-            listener.server.close();
-          };
-        }),
-    ),
-  );
+export function accepted$(listeners: Observable<Listener>, gate: AcceptGate): Observable<Accepted> {
+  return listeners.pipe(mergeMap((listener) => acceptOn(listener, gate)));
+}
+
+function acceptOn(listener: Listener, gate: AcceptGate): Observable<Accepted> {
+  return new Observable<Accepted>((subscriber) => {
+    let open = false;
+    let resting: Subscription | undefined;
+    const drain = (): void => {
+      // `open` may turn false while a connection is handed on (the limit reached)
+      while (open && resting === undefined && !subscriber.closed) {
+        let fd: number | undefined;
+        try {
+          fd = acceptConnection(listener.fd);
+        } catch (e) {
+          gate.acceptFailed(e as Error);
+          watch.stop();
+          resting = timer(ACCEPT_ERROR_PAUSE_MS).subscribe(() => {
+            resting = undefined;
+            if (open) resume();
+          });
+          return;
+        }
+        if (fd === undefined) return;
+        const socket = new Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+        // every stage listens for the errors it cares about; this one
+        // only makes sure no error is ever unhandled (which would crash)
+        socket.on('error', ignoreError);
+        subscriber.next({ socket, listener });
+      }
+    };
+    const watch = watchReadable(listener.fd, drain);
+    // connections that queued up while the gate was closed are taken at once
+    const resume = (): void => {
+      watch.start();
+      setImmediate(drain);
+    };
+    const gateSubscription = gate.open$.subscribe((isOpen) => {
+      open = isOpen;
+      if (resting !== undefined) return;
+      if (isOpen) resume();
+      else watch.stop();
+    });
+    return () => {
+      gateSubscription.unsubscribe();
+      resting?.unsubscribe();
+      watch.close();
+      closeFd(listener.fd);
+    };
+  });
 }

@@ -1,4 +1,4 @@
-// systemd integration (daemon.md §5–§6): sockets passed by socket
+// systemd integration (docs/systemd.md): sockets passed by socket
 // activation, and sd_notify messages (READY, RELOADING, STOPPING, WATCHDOG)
 // on the NOTIFY_SOCKET datagram socket.
 import { Observable, interval, map } from 'rxjs';

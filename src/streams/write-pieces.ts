@@ -1,6 +1,6 @@
 // Writes a list of buffers to a stream in batches of about 64 KiB, one
 // gathered write per batch, and reports progress after each batch: the
-// send timeouts of qmqp.md §9 count time without progress.  Large pieces
+// send timeouts of docs/limits.md count time without progress.  Large pieces
 // are written as views into their buffer, never copied.
 import type { Writable } from 'node:stream';
 import { Observable } from 'rxjs';

@@ -1,5 +1,5 @@
 // A Pond v2 datagram parser written from the receiver rules of
-// pond-log.md §2.3, independent of the encoder, for cross-checking it.
+// docs/pond.md, independent of the encoder, for cross-checking it.
 import { crc32 } from 'node:zlib';
 
 export type PondValue = bigint | string | number | readonly [bigint, bigint];
@@ -53,7 +53,7 @@ export function decodePond(datagram: Buffer): DecodedAttribute[] | string {
   return out;
 }
 
-/** The fields qrelay sends (pond-log.md §3), read back by attribute code. */
+/** The fields qrelay sends (docs/pond.md), read back by attribute code. */
 export interface DecodedMailRecord {
   readonly codes: readonly number[];
   readonly timestampUs: bigint;

@@ -1,4 +1,4 @@
--- m.cgroup (lua-api.md §8.4–§8.6): cgroup objects (`path`, `parent`,
+-- m.cgroup (docs/mail.md): cgroup objects (`path`, `parent`,
 -- `xattr`) and xattr tables.  All objects created for one mail form a
 -- family that goes stale together when the connection ends; their
 -- directory descriptors are closed then.  Called as chunk(js, M).

@@ -1,4 +1,4 @@
--- The `control_client` library (lua-libs.md §2, control.md): clients send
+-- The `control_client` library (docs/libraries.md): clients send
 -- beng-proxy control datagrams built with chainable builders.  A client
 -- owns a connected, non-blocking datagram socket (closed when the client is
 -- collected); a builder is a list of encoded packets (control_client.ts).
@@ -8,7 +8,8 @@ local select, type, next, setmetatable, concat = select, type, next, setmetatabl
 local check_count, check_self, arg_string, argerror, str51, address_id, newud =
   M.check_count, M.check_self, M.arg_string, M.argerror, M.str51, M.address_id, M.newud
 
--- [BUG] in the original: longer payloads got a truncated length field.
+-- The length field has 16 bits; the original truncated longer payloads'
+-- lengths (docs/differences.md).
 local MAX_PAYLOAD = 65535
 
 -- Builder methods that emit one packet per argument, and their commands.

@@ -1,5 +1,5 @@
 // JavaScript side of the `control_client` library: the datagram socket
-// (control.md §4) and the packet encoding (src/protocol/control.ts).
+// (docs/libraries.md) and the packet encoding (src/protocol/control.ts).
 import { connectSocket, sendOn, SystemError, systemErrorText, type NativeAddress } from '../../native/linux.js';
 import { encodeControlDatagram, encodeControlPacket } from '../../protocol/control.js';
 import { DefaultPort, resolveAddress } from '../../protocol/socket-address.js';

@@ -1,4 +1,4 @@
--- Scripts see the real file system (lua-api.md §2): relative names resolve
+-- Scripts see the real file system (docs/configuration.md): relative names resolve
 -- against the process's working directory (the config's folder while it
 -- loads, `/` afterwards).  Lua's own io library works on an in-memory file
 -- system, so a file is copied in ("staged") when opened and copied back

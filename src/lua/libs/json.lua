@@ -1,4 +1,4 @@
--- The `json` library (lua-libs.md §5).  `dump` walks the value in Lua (it
+-- The `json` library (docs/libraries.md).  `dump` walks the value in Lua (it
 -- has to see userdata, functions and threads); `parse` lets JavaScript check
 -- and tokenize the text and builds the tables here, iteratively, from the
 -- flat event list it returns.

@@ -1,4 +1,4 @@
--- The `jwt` library (lua-libs.md §6): an EdDSA-signed JSON Web Token.
+-- The `jwt` library (docs/libraries.md): an EdDSA-signed JSON Web Token.
 -- The JSON texts come from the json library's encoder (json.lua, installed
 -- before this), base64url and the signature from jwt.ts.
 local js, M = ...

@@ -1,4 +1,4 @@
--- The `pg` library (lua-libs.md §7): `pg:new` makes a connection object
+-- The `pg` library (docs/pg.md): `pg:new` makes a connection object
 -- whose `execute` suspends the calling coroutine until the result is there,
 -- result objects with `fetch`, `listen` for NOTIFY callbacks, and the array
 -- helpers (pg_array.lua).  The connection itself (queue, reconnects,

@@ -1,4 +1,4 @@
--- PostgreSQL array literals (lua-libs.md §7.4, [T-B-05]/[T-B-06]):
+-- PostgreSQL array literals (docs/pg.md):
 -- `pg:encode_array(t)` and `pg:decode_array(s)`, pure Lua.  Installed
 -- before pg.lua, which puts them into the `pg` table.  The original lets
 -- the element errors escape as "C++ exception"; here they carry their text.

@@ -1,4 +1,4 @@
--- The `socket` library (lua-libs.md §3): `socket:connect` makes a blocking
+-- The `socket` library (docs/libraries.md): `socket:connect` makes a blocking
 -- stream, datagram or seqpacket socket connected synchronously (as in the
 -- original; the event loop waits), with `send` and `close`.  The socket is
 -- closed when its object is collected.  System calls are in socket.ts.
@@ -23,7 +23,7 @@ end
 local METHODS = {}
 
 -- Bytes sent, or nil and the system's error text.  END cuts first, then
--- START applies to what is left ([T-B-01]).
+-- START applies to what is left.
 function METHODS.send(self, ...)
   local sock = check_self(self, socket_of, 'socket', 'send')
   local n = select('#', ...)

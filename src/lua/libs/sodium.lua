@@ -1,4 +1,4 @@
--- The `sodium` library (lua-libs.md §4): plain functions on binary
+-- The `sodium` library (docs/libraries.md): plain functions on binary
 -- strings.  Each checks the argument count against its maximum first, then
 -- the arguments in order, as the original does; the crypto is in sodium.ts.
 local js, M = ...

@@ -1,6 +1,7 @@
 // JavaScript side of the `sodium` library: libsodium (WebAssembly build)
 // on Lua byte strings.  Argument checks live in sodium.lua; these
 // primitives only see strings of the right lengths.
+import { randomBytes } from 'node:crypto';
 import sodium from 'libsodium-wrappers';
 import type { LuaLibrary } from '../libraries.js';
 import type { LuaPushable } from '../lua-state.js';
@@ -22,7 +23,9 @@ export const sodiumLibrary: LuaLibrary = {
       const text = String(s);
       return HEX.test(text) ? Buffer.from(text, 'hex') : undefined;
     },
-    randombytes: ([n]) => pushable(sodium.randombytes_buf(Number(n))),
+    // the kernel's CSPRNG, as libsodium's; its WebAssembly build fetches
+    // entropy a few bytes per call (seconds for a megabyte)
+    randombytes: ([n]) => randomBytes(Number(n)),
     crypto_box_keypair: (): LuaPushable[] => {
       const { publicKey, privateKey } = sodium.crypto_box_keypair();
       return [pushable(publicKey), pushable(privateKey)];

@@ -1,4 +1,4 @@
-// A script's database connection object (lua-libs.md §7.2): opened lazily,
+// A script's database connection object (docs/pg.md): opened lazily,
 // queries queued and run strictly one after another, reconnected after a
 // failure or loss (at once the first time, then every 10 s until a query
 // succeeds; a query while disconnected tries at once), LISTEN channels

@@ -1,4 +1,4 @@
-// What a query sent for a script comes to (lua-libs.md §7.2).
+// What a query sent for a script comes to (docs/pg.md).
 
 export interface QueryRequest {
   readonly sql: string;

@@ -1,5 +1,5 @@
 // What is sent to the server for the SQL text and the parameters a script
-// passes (lua-libs.md §7.2), and what scripts get back.  Lua strings arrive
+// passes (docs/pg.md), and what scripts get back.  Lua strings arrive
 // as byte strings; the pg package speaks UTF-8 (client_encoding UTF8), so
 // the bytes must be UTF-8.  libpq takes C strings: a NUL byte ends the text.
 
