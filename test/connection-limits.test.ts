@@ -92,7 +92,7 @@ describe('max_connections_per_uid', () => {
       const uid = process.geteuid!();
       const refusal = `Ztoo many connections from uid ${uid}`;
       for (let i = 0; i < 5; i++) assert.equal(await send(sock, mail('ok')), `${refusal.length}:${refusal},`);
-      await daemon.waitForStderr(new RegExp(`^\\[pid=${process.pid} uid=${uid}\\] Too many connections from uid ${uid} \\(max_connections_per_uid 2\\)$`, 'm'));
+      await daemon.waitForStderr(new RegExp(`^\\[pid=${process.pid} uid=${uid}( mail=[0-9a-f]+)?\\] Too many connections from uid ${uid} \\(max_connections_per_uid 2\\)$`, 'm'));
       assert.equal(daemon.stderr().match(/Too many connections from uid/g)?.length, 1);
       // a slot of the uid frees up when one of its connections ends
       held[0]!.socket.destroy();

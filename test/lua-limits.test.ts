@@ -62,7 +62,7 @@ describe('the Lua heap cap', () => {
       // other mails keep flowing
       assert.equal(await send(sock, mail('ok')), '10:Kdiscarded,');
     }
-    await daemon.waitForStderr(new RegExp(`\\[pid=${process.pid} uid=\\d+\\] Lua memory limit of ${CAP_MIB} MiB reached\\n`));
+    await daemon.waitForStderr(new RegExp(`\\[pid=${process.pid} uid=\\d+( mail=[0-9a-f]+)?\\] Lua memory limit of ${CAP_MIB} MiB reached\\n`));
     assert.doesNotMatch(daemon.stderr(), /without pausing/, 'stopped by the cap, not by the run-time limit');
     // WebAssembly memory never shrinks: the cap is what bounds it
     const grown = residentBytes(daemon.child.pid!) - baseline;

@@ -28,6 +28,12 @@ const ANSWERS = {
   none: '',
 } as const;
 
+/** Over max_size: a client still reading learns why (then the connection closes). */
+const TOO_LARGE = (() => {
+  const text = `Dmessage too large (max_size ${FUZZ_MAX_SIZE})`;
+  return `${text.length}:${text},`;
+})();
+
 /** How the bytes reach the daemon. */
 export type Delivery =
   | { readonly kind: 'whole' }
@@ -174,7 +180,7 @@ const delivery = (length: number): fc.Arbitrary<Delivery> =>
   );
 
 /** Whether the outer header is refused by §2 rules 1–5 (then: no answer). */
-type Outer = { readonly bytes: Buffer; readonly what: string; readonly complete: boolean; readonly extra: boolean };
+type Outer = { readonly bytes: Buffer; readonly what: string; readonly complete: boolean; readonly extra: boolean; readonly tooLarge?: boolean };
 
 function outerOf(payload: Buffer): fc.Arbitrary<Outer> {
   const n = payload.length;
@@ -184,7 +190,7 @@ function outerOf(payload: Buffer): fc.Arbitrary<Outer> {
     { weight: 20, arbitrary: fc.constant<Outer>({ bytes: whole, what: 'ok', complete: true, extra: false }) },
     { weight: 2, arbitrary: fc.integer({ min: 1, max: 31 - String(n).length }).map((zeros): Outer => ({ bytes: Buffer.concat([Buffer.from('0'.repeat(zeros)), whole]), what: `${zeros} leading zeros`, complete: true, extra: false })) },
     { weight: 1, arbitrary: fc.constant(refused('32 digits', Buffer.concat([Buffer.from('0'.repeat(32 - String(n).length)), whole]))) },
-    { weight: 1, arbitrary: fc.constant(refused('over max_size', Buffer.concat([Buffer.from(`${FUZZ_MAX_SIZE + 1}:`), payload]))) },
+    { weight: 1, arbitrary: fc.constant<Outer>({ ...refused('over max_size', Buffer.concat([Buffer.from(`${FUZZ_MAX_SIZE + 1}:`), payload])), tooLarge: true }) },
     { weight: 1, arbitrary: fc.constant(refused('overflowing length', Buffer.from('99999999999999999999999:'))) },
     { weight: 1, arbitrary: fc.constantFrom('-', ' ', 'x', ':', '0x').map((p) => refused(`bad header ${JSON.stringify(p)}`, Buffer.concat([Buffer.from(p), whole]))) },
     { weight: 1, arbitrary: fc.constant(refused('missing comma', Buffer.concat([Buffer.from(`${n}:`), payload, Buffer.from(';')]))) },
@@ -202,7 +208,9 @@ export const fuzzCase: fc.Arbitrary<FuzzCase> = body.chain((b) =>
         // an abandoned connection never reads an answer; a refused or
         // incomplete request gets none (an incomplete one must end with EOF)
         const ending: Delivery = d.kind === 'abandon' ? d : { kind: 'half-close' };
-        return { description, bytes: outer.bytes, delivery: ending, allowed: [ANSWERS.none] };
+        // over max_size the answer is written before the close, which the client may see first as a reset
+        const allowed = outer.tooLarge === true && d.kind !== 'abandon' ? [TOO_LARGE, ANSWERS.none] : [ANSWERS.none];
+        return { description, bytes: outer.bytes, delivery: ending, allowed };
       }
       // bytes after the request: refused as garbage when they share the
       // header's first read, else the request is answered (the handler is synchronous)
