@@ -147,7 +147,10 @@ function bodyAnswer(m: Field, s: Field, sender: Address, fields: readonly Field[
   // a broken field may swallow what follows it: only well-formed prefixes parse as generated
   if (!m.wellFormed || !s.wellFormed) return ANSWERS.malformed;
   if (!sender.valid) return ANSWERS.badAddress;
-  if (recipients.length === 0) return ANSWERS.malformed;
+  // '0:,x' starts with an empty (invalid) recipient; other trailing bytes are malformed
+  const trailingAnswer = trailing.toString() === '0:,x' ? ANSWERS.badAddress : ANSWERS.malformed;
+  // no recipient: trailing bytes are read as the first recipient field
+  if (recipients.length === 0) return trailing.length > 0 ? trailingAnswer : ANSWERS.malformed;
   let accepted = 0;
   for (let i = 0; i < recipients.length; i++) {
     if (!fields[i]!.wellFormed) return ANSWERS.malformed;
@@ -155,10 +158,7 @@ function bodyAnswer(m: Field, s: Field, sender: Address, fields: readonly Field[
     if (accepted === 1024) return ANSWERS.tooMany;
     accepted++;
   }
-  if (trailing.length > 0) {
-    // 'garbage' and 'x,' are malformed netstrings; '0:,x' starts with an empty (invalid) recipient
-    return trailing.toString() === '0:,x' ? ANSWERS.badAddress : ANSWERS.malformed;
-  }
+  if (trailing.length > 0) return trailingAnswer;
   return handlerAnswer(recipients[0]!.text);
 }
 
