@@ -58,7 +58,7 @@ export function millisecondsFromEnvironment(env: NodeJS.ProcessEnv, name: string
 /**
  * The defaults with the overrides the environment gives: the operator's
  * `QRELAY_SHUTDOWN_GRACE_MS` and `QRELAY_LUA_TIME_LIMIT_MS`, and the
- * `QRELAY_TEST_*` ones, which exist for the tests only (the spec's 60 s
+ * `QRELAY_TEST_*` ones, which exist for the tests only (the real 60 s
  * and 10 s would make fault-injection tests take minutes).
  */
 export function timeoutsFromEnvironment(env: NodeJS.ProcessEnv): Timeouts {

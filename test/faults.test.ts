@@ -1,6 +1,6 @@
 // Fault injection: a downstream QMQP server and exec children that
 // misbehave on command, each with the exact answer and a time bound
-// (docs/actions.md: connect, exec, exec_raw).  The spec's long timeouts (60 s for the
+// (docs/actions.md: connect, exec, exec_raw).  The real long timeouts (60 s for the
 // first answer byte, 10 s of send stall, 5 s between answer chunks) are
 // shortened through the daemon's QRELAY_TEST_* knobs.  Cases the other
 // suites already cover (refused, wrong letter, empty, oversize, garbage

@@ -1,14 +1,20 @@
-// Structured-but-wrong QMQP requests, each with the answer the
-// specification gives for it (docs/protocol.md), independent of qrelay's own
+// Structured-but-wrong QMQP requests, each with the answer
+// documented for it (docs/protocol.md), independent of qrelay's own
 // parser: every generated part knows whether it is well-formed and valid,
-// and the oracle applies the spec's validation order to those facts.
+// and the oracle applies the documented validation order to those facts.
 import fc from 'fast-check';
 
 /** The fuzz daemon's listener accepts requests up to this size. */
 export const FUZZ_MAX_SIZE = 65_536;
 
-/** The config the fuzzed daemon runs: answers depend on the first recipient only. */
+/**
+ * The config the fuzzed daemon runs: answers depend on the first recipient
+ * only.  The runner keeps hundreds of connections of one uid in flight, so
+ * the per-uid cap is raised far above that (still counted, never reached:
+ * a connection the count forgot would show as a refused case).
+ */
 export const FUZZ_CONFIG = `max_size = ${FUZZ_MAX_SIZE}
+max_connections_per_uid = 100000
 qmqp_listen(os.getenv('TEST_DIR') .. '/qrelay.sock', function(m)
   local who = m.recipients[1]:match('^(.-)@')
   if who == 'reject' then return m:reject() end
@@ -46,7 +52,7 @@ export interface FuzzCase {
   readonly description: string;
   readonly bytes: Buffer;
   readonly delivery: Delivery;
-  /** Every answer the spec allows (`''`: the connection is closed without one). */
+  /** Every answer the documentation allows (`''`: the connection is closed without one). */
   readonly allowed: readonly string[];
 }
 
@@ -62,12 +68,12 @@ function netstring(payload: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`${payload.length}:`), payload, Buffer.from(',')]);
 }
 
-/** A netstring of `payload`, intact or broken in one of the ways §3 refuses. */
+/** A netstring of `payload`, intact or broken in one of the ways the field parser refuses (docs/protocol.md). */
 function fieldOf(payload: Buffer): fc.Arbitrary<Field> {
   const good: Field = { bytes: netstring(payload), wellFormed: true, what: 'ok' };
   const n = payload.length;
   const broken: [string, Buffer, boolean][] = [
-    // a zero length may be written with any number of zeros (§3 rule 3)
+    // a zero length may be written with any number of zeros (as in the original)
     ['leading zero', Buffer.concat([Buffer.from(`0${n}:`), payload, Buffer.from(',')]), n === 0],
     ['missing comma', Buffer.concat([Buffer.from(`${n}:`), payload]), false],
     ['wrong terminator', Buffer.concat([Buffer.from(`${n}:`), payload, Buffer.from(';')]), false],
@@ -83,7 +89,7 @@ function fieldOf(payload: Buffer): fc.Arbitrary<Field> {
   );
 }
 
-// ---- addresses: pools the spec names valid or invalid (§5) --------------
+// ---- addresses: pools docs/protocol.md names valid or invalid -----------
 
 const VALID_ADDRESSES = ['a@b.c', 'foo+bar@example.com', '"foo@bar"@example.com', 'nobody@localhost', 'x@1.2.3.4', `${'l'.repeat(64)}@example.com`];
 const INVALID_ADDRESSES = ['', '@', 'foo@', '@example.com', 'foo<bar@example.com', 'foo@bar@example.com', '"foo bar"@example.com', 'foo bar@example.com', 'foo\0bar@example.com', 'a@example.com.', 'a@-x.com', 'a@[1.2.3.4]', `${'l'.repeat(65)}@example.com`, `a@${'d'.repeat(250)}.com`, 'm\xfcller@example.com', '#@[]'];
@@ -111,7 +117,7 @@ function handlerAnswer(first: string): string {
   return ANSWERS.discard;
 }
 
-// ---- the body (§4) and its answer ----------------------------------------
+// ---- the body and its answer (docs/protocol.md) ---------------------------
 
 interface Body {
   readonly bytes: Buffer;
@@ -148,12 +154,15 @@ const body: fc.Arbitrary<Body> = fc
     return { bytes, answer: bodyAnswer(m, s, sender, rs, recipients, trailing), what };
   });
 
-/** The validation order of §4, applied to what the generator knows. */
+/** The validation order of docs/protocol.md, applied to what the generator knows. */
 function bodyAnswer(m: Field, s: Field, sender: Address, fields: readonly Field[], recipients: readonly Address[], trailing: Buffer): string {
   // a broken field may swallow what follows it: only well-formed prefixes parse as generated
   if (!m.wellFormed || !s.wellFormed) return ANSWERS.malformed;
   if (!sender.valid) return ANSWERS.badAddress;
-  if (recipients.length === 0) return ANSWERS.malformed;
+  // '0:,x' starts with an empty (invalid) recipient; other trailing bytes are malformed
+  const trailingAnswer = trailing.toString() === '0:,x' ? ANSWERS.badAddress : ANSWERS.malformed;
+  // no recipient: trailing bytes are read as the first recipient field
+  if (recipients.length === 0) return trailing.length > 0 ? trailingAnswer : ANSWERS.malformed;
   let accepted = 0;
   for (let i = 0; i < recipients.length; i++) {
     if (!fields[i]!.wellFormed) return ANSWERS.malformed;
@@ -161,14 +170,11 @@ function bodyAnswer(m: Field, s: Field, sender: Address, fields: readonly Field[
     if (accepted === 1024) return ANSWERS.tooMany;
     accepted++;
   }
-  if (trailing.length > 0) {
-    // 'garbage' and 'x,' are malformed netstrings; '0:,x' starts with an empty (invalid) recipient
-    return trailing.toString() === '0:,x' ? ANSWERS.badAddress : ANSWERS.malformed;
-  }
+  if (trailing.length > 0) return trailingAnswer;
   return handlerAnswer(recipients[0]!.text);
 }
 
-// ---- the outer netstring (§2) and the delivery ---------------------------
+// ---- the outer netstring and the delivery ---------------------------------
 
 const delivery = (length: number): fc.Arbitrary<Delivery> =>
   fc.oneof(
@@ -179,7 +185,7 @@ const delivery = (length: number): fc.Arbitrary<Delivery> =>
     { weight: 1, arbitrary: fc.integer({ min: 0, max: length }).map((after): Delivery => ({ kind: 'abandon', after })) },
   );
 
-/** Whether the outer header is refused by §2 rules 1–5 (then: no answer). */
+/** Whether the outer header is refused (digits, 64-bit range, 31 digits, colon, max_size; then: no answer, but Dmessage too large over max_size). */
 type Outer = { readonly bytes: Buffer; readonly what: string; readonly complete: boolean; readonly extra: boolean; readonly tooLarge?: boolean };
 
 function outerOf(payload: Buffer): fc.Arbitrary<Outer> {
