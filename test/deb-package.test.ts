@@ -148,7 +148,7 @@ describe('Debian package', { skip: which('dpkg-deb') ? false : 'dpkg-deb is not 
     }
     const changelog = execFileSync('gzip', ['-dc', join(root, doc, 'changelog.gz')], { encoding: 'utf8' });
     assert.match(changelog, new RegExp(`^${PKG.name} \\(${PKG.version.replace(/\./g, '\\.')}\\) unstable; urgency=medium$`, 'm'));
-    assert.ok(files.includes('usr/share/man/man1/qrelay.1.gz'));
+    for (const command of Object.keys(PKG.bin)) assert.ok(files.includes(`usr/share/man/man1/${command}.1.gz`), `man page of ${command}`);
   });
 
   it('the unpacked /usr/bin/qrelay serves a mail with its own node_modules', async () => {
