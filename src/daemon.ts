@@ -13,7 +13,7 @@ import { ConfigError, LuaEngine, type ListenRequest } from './lua/engine.js';
 import { createMailLogger, type MailLogger } from './operators/pond-log.js';
 import { withPeerCredentials } from './operators/peer-credentials.js';
 import { serveClient } from './operators/serve-client.js';
-import { enableMetrics, gaugeFrom, registry } from './metrics.js';
+import { backoffGauges, enableMetrics, gaugeFrom, registry } from './metrics.js';
 import { runningChildCount, terminateAllChildren } from './streams/child-process.js';
 import { describeMetricsAddress, parseMetricsAddress, serveMetrics, type MetricsAddress, type MetricsServer } from './streams/metrics-server.js';
 import { closeAllPgConnections } from './lua/libs/pg.js';
@@ -152,6 +152,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
 
   const notifier = options.worker?.notifier ?? createNotifier();
   const backoff = new ServerBackoff({ firstMs: options.timeouts.serverBackoffFirstMs, maxMs: options.timeouts.serverBackoffMaxMs });
+  if (metricsServer !== undefined) backoffGauges(() => backoff.snapshot());
   const stopping$ = new Subject<void>();
   const cancelAll$ = new Subject<void>();
 

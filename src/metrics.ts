@@ -65,6 +65,14 @@ export const luaMemoryLimitStops = new Counter({
   registers: [registry],
 });
 
+/** Connection limits (max_connections, max_connections_per_uid). */
+export const connectionLimitHits = new Counter({
+  name: 'qrelay_connection_limit_hits_total',
+  help: 'Times a connection limit held a client back: limit="global" (accepting paused at max_connections), limit="uid" (answered Ztoo many connections from uid N)',
+  labelNames: ['limit'] as const,
+  registers: [registry],
+});
+
 export const pondSendErrors = new Counter({
   name: 'qrelay_pond_send_errors_total',
   help: 'Pond log records that could not be sent to log_server',
@@ -97,6 +105,39 @@ export function gaugeFrom(name: string, help: string, read: () => number): void 
     registers: [registry],
     collect() {
       this.set(read());
+    },
+  });
+}
+
+/** What the metrics show of one downstream server in backoff (src/actions/server-backoff.ts). */
+export interface BackoffView {
+  readonly server: string;
+  readonly failures: number;
+  /** Skipped until then (ms since the epoch). */
+  readonly until: number;
+}
+
+/** Registers the backoff gauges, read at scrape time from `read` (servers not in backoff are absent). */
+export function backoffGauges(read: () => readonly BackoffView[]): void {
+  new Gauge({
+    name: 'qrelay_server_failures',
+    help: 'Downstream servers in backoff: failures since their last answer, by server',
+    labelNames: ['server'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const s of read()) this.set({ server: s.server }, s.failures);
+    },
+  });
+  new Gauge({
+    name: 'qrelay_server_backoff_seconds',
+    help: 'Downstream servers in backoff: seconds until they are tried again (0: a probe may go now), by server',
+    labelNames: ['server'] as const,
+    registers: [registry],
+    collect() {
+      this.reset();
+      const now = Date.now();
+      for (const s of read()) this.set({ server: s.server }, Math.max(0, (s.until - now) / 1000));
     },
   });
 }

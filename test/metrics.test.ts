@@ -78,6 +78,8 @@ describe('metrics on a Unix socket after a known mix of mails', () => {
     assert.equal(sample(body, 'qrelay_lua_handler_errors_total'), 2);
     assert.equal(sample(body, 'qrelay_lua_time_limit_stops_total'), 1);
     assert.equal(sample(body, 'qrelay_pond_send_errors_total'), 0);
+    assert.equal(sample(body, 'qrelay_lua_memory_limit_stops_total'), 0);
+    assert.equal(sample(body, 'qrelay_server_failures'), undefined, 'a single-address connect has no backoff');
     assert.equal(sample(body, 'qrelay_mails_in_flight'), 0);
     assert.equal(sample(body, 'qrelay_connections_in_flight'), 0);
     assert.equal(sample(body, 'qrelay_child_processes'), 0);
@@ -153,6 +155,43 @@ describe('metrics_listen', () => {
     } finally {
       await daemon.stop();
       removeDir(daemon.dir);
+    }
+  });
+});
+
+describe('metrics of failover and limits', () => {
+  it('shows a server of a connect list in backoff, and a client over its uid limit', async () => {
+    const dir = tempDir();
+    const down = await downstreamServer(join(dir, 'down.sock'), () => netstring('Kok'));
+    const config = `
+local dir = os.getenv('TEST_DIR')
+max_connections_per_uid = 1
+metrics_listen(dir .. '/metrics.sock')
+qmqp_listen(dir .. '/qrelay.sock', function(m)
+  if m.recipients[1] == 'hold@example.org' then print('holding') sleep(1) return m:discard() end
+  return m:connect(dir .. '/nobody.sock', dir .. '/down.sock')
+end)
+`;
+    const daemon = await startDaemon({ config, dir });
+    try {
+      const sock = join(dir, 'qrelay.sock');
+      assert.equal(await send(sock, qmqpRequest('x', 'alice@example.com', ['bob@example.org'])), '3:Kok,');
+      const held = send(sock, qmqpRequest('x', 'alice@example.com', ['hold@example.org']));
+      await waitFor(() => daemon.stdout().includes('holding'), 5_000, 'the handler');
+      assert.equal(await send(sock, qmqpRequest('x', 'alice@example.com', ['bob@example.org'])), `${`Ztoo many connections from uid ${process.getuid!()}`.length}:Ztoo many connections from uid ${process.getuid!()},`);
+      assert.equal(await held, '10:Kdiscarded,');
+      const { body } = await scrape({ socketPath: join(dir, 'metrics.sock') });
+      const nobody = join(dir, 'nobody.sock');
+      assert.equal(sample(body, `qrelay_server_failures{server="${nobody}"}`), 1);
+      const seconds = sample(body, `qrelay_server_backoff_seconds{server="${nobody}"}`) ?? -1;
+      assert.ok(seconds > 0 && seconds <= 10, `backoff seconds ${seconds}`);
+      assert.equal(sample(body, `qrelay_server_failures{server="${join(dir, 'down.sock')}"}`), undefined, 'the server that answered is not in backoff');
+      assert.equal(sample(body, 'qrelay_connection_limit_hits_total{limit="uid"}'), 1);
+      assert.equal(sample(body, 'qrelay_mails_total{listener="' + sock + '",action="connect",answer="K"}'), 1);
+    } finally {
+      await daemon.stop();
+      await down.close();
+      removeDir(dir);
     }
   });
 });

@@ -7,6 +7,7 @@
 // uid N` at once, so one user cannot take every slot.
 import { BehaviorSubject, Observable, finalize, mergeMap, type OperatorFunction } from 'rxjs';
 import { throttledLog } from '../log.js';
+import { connectionLimitHits } from '../metrics.js';
 import { openFileLimit } from '../native/linux.js';
 import type { AcceptGate } from '../streams/listener.js';
 import type { Client } from './peer-credentials.js';
@@ -45,6 +46,7 @@ class ConnectionBudget implements AcceptGate {
 
   take(): void {
     if (++this.inFlight < this.max) return;
+    connectionLimitHits.inc({ limit: 'global' });
     this.logFull(undefined, `Connection limit of ${this.max} reached: not accepting until a connection ends`);
     this.open.next(false);
   }
@@ -71,6 +73,7 @@ class UidCounts {
     if (uid === undefined || this.max === 0) return true;
     const count = this.counts.get(uid) ?? 0;
     if (count >= this.max) {
+      connectionLimitHits.inc({ limit: 'uid' });
       this.logRefused(client.domain, `Too many connections from uid ${uid} (max_connections_per_uid ${this.max})`);
       return false;
     }
