@@ -65,16 +65,19 @@ export function logPlain(text: string): void {
   write(text.endsWith('\n') ? text : text + '\n');
 }
 
+/** How long a per-mail line may wait for others to share its write(2). */
+const MAIL_LINE_DELAY_MS = 10;
+
 /**
- * A per-mail line (`line` ends with a newline).  Lines written in one turn
- * of the event loop go out with one write(2) at its end, so that logging
- * costs little per mail under load.
+ * A per-mail line (`line` ends with a newline).  Lines go out together
+ * with one write(2) at most MAIL_LINE_DELAY_MS later (or before any other
+ * line, and at exit), so that logging costs little per mail under load.
  */
 export function logMailLine(line: string): void {
   pending.push(line);
   if (!flushScheduled) {
     flushScheduled = true;
-    setImmediate(flush);
+    setTimeout(flush, MAIL_LINE_DELAY_MS).unref();
   }
 }
 
