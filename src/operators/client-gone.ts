@@ -7,9 +7,12 @@ import type { Client } from './peer-credentials.js';
 export type CancelReason = 'canceled' | 'client error';
 
 /**
- * Emits (at most once per cause) when the mail must be cancelled: the
- * client is gone, or `shutdown$` emits.  `unread` bytes already count as
- * "sent more".  Unsubscribing removes its listeners.
+ * Emits the reason whenever the mail must be cancelled: `canceled` when the
+ * client sends more bytes (at once, on subscription, if `unread` holds
+ * some), half-closes or closes, or when `shutdown$` emits; `client error`
+ * when its socket fails.  May emit more than once (cancelOn takes the
+ * first); never completes or errors on its own.  Unsubscribing removes its
+ * socket listeners and unsubscribes from `shutdown$`.
  */
 export function clientGone(client: Client, unread: Buffer, shutdown$: Observable<unknown>): Observable<CancelReason> {
   return new Observable<CancelReason>((subscriber) => {

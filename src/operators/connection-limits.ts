@@ -121,13 +121,18 @@ export interface ConnectionLimits {
   /** For the accept source: pauses accepting at the global cap. */
   readonly gate: AcceptGate;
   /**
-   * Serves each client with `serve` within the limits (like mergeMap): the
-   * client holds its slots until its stream ends; one over its uid's limit
-   * is answered `Ztoo many connections from uid N` and closed instead.
+   * Serves each client with `serve` within the limits (like mergeMap, all
+   * clients at once: the global cap works through `gate`, which stops the
+   * accept source): the client holds its slots until its stream ends; one
+   * over its uid's limit is answered `Ztoo many connections from uid N` and
+   * closed instead.  Emits nothing; completes when the clients complete and
+   * every served stream has ended.  Unsubscribing unsubscribes every served
+   * stream (releasing its slots) and closes refused connections.
    */
   serve(serve: (client: Client) => Observable<never>): OperatorFunction<Client, never>;
 }
 
+/** The limits of one daemon process: one budget and one per-uid count for all its listeners. */
 export function connectionLimits(settings: ConnectionLimitSettings): ConnectionLimits {
   const budget = new ConnectionBudget(settings.maxConnections);
   const uids = new UidCounts(settings.maxPerUid);

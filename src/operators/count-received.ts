@@ -6,7 +6,8 @@ import type { BudgetShare } from '../streams/receive-budget.js';
  * Mirrors the chunks, counting each against the connection's `share` of
  * the receive budget (which may pause the socket).  Unsubscribing (the
  * request is complete, or abandoned) tells the share that reading is over;
- * its bytes stay counted until the share is released.
+ * its bytes stay counted until the share is released.  Completes and
+ * errors with the chunks.
  */
 export function countReceived(share: BudgetShare): MonoTypeOperatorFunction<Buffer> {
   return (chunks) =>

@@ -3,9 +3,12 @@ import { Observable, type OperatorFunction } from 'rxjs';
 import { NetstringReader, type NetstringReadResult } from '../protocol/netstring-reader.js';
 
 /**
- * Feeds chunks to a NetstringReader and emits its one result, then
- * completes (unsubscribing from the chunks).  Completes without a value
- * when the chunks end first (EOF before the netstring was complete).
+ * Feeds chunks to a NetstringReader and emits its one result (a complete
+ * netstring with the bytes received after it, or why it is broken: too
+ * large, malformed, garbage after the payload), then completes, unsubscribing from the chunks.
+ * Completes without a value when the chunks end first (EOF before the
+ * netstring was complete); errors when they error.  Unsubscribing
+ * unsubscribes from the chunks; the partial netstring is dropped.
  */
 export function decodeNetstring(maxLength: number): OperatorFunction<Buffer, NetstringReadResult> {
   return (chunks) =>

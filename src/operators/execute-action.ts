@@ -34,6 +34,15 @@ function carryOut(action: Action, mail: MailState, client: Client, request: Qmqp
   }
 }
 
+/**
+ * For each decision, carries out its action and emits the one Answer it
+ * leads to (`Zscript failed` for a failed handler, logged; an action's
+ * failure is an answer too, never an error); the action's log lines are
+ * written in the client's domain.  Completes when the decisions complete
+ * and the action under way has answered.  Unsubscribing abandons the
+ * action: `connect` closes its downstream socket, `exec`/`exec_raw`
+ * terminate the child (SIGTERM, SIGKILL after `killGraceMs`).
+ */
 export function executeAction(client: Client, request: QmqpRequest, context: RelayContext): OperatorFunction<Decision, Answer> {
   return mergeMap((decision) => {
     if (decision.kind === 'script-failed') {

@@ -56,7 +56,11 @@ export function mailLogLine(outcome: MailOutcome, nowHr: bigint): string {
   );
 }
 
-/** Writes the line of a finished mail, unless QRELAY_LOG=quiet. */
+/**
+ * Writes the line of a finished mail, unless QRELAY_LOG=quiet.  A plain
+ * call inside serveClient's last stage, not an operator (every operator
+ * costs per connection).
+ */
 export function logMailOutcome(outcome: MailOutcome): void {
   if (logMails) logMailLine(mailLogLine(outcome, process.hrtime.bigint()));
 }

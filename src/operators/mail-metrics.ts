@@ -9,7 +9,10 @@ function actionLabel(decision: MailOutcome['decision']): string {
   return decision === 'script-failed' ? decision : decision.kind;
 }
 
-/** Counts a finished mail; nothing when metrics are off. */
+/**
+ * Counts a finished mail; nothing when metrics are off.  A plain call
+ * inside serveClient's last stage, not an operator.
+ */
 export function countMailOutcome(outcome: MailOutcome): void {
   if (!metricsEnabled()) return;
   {

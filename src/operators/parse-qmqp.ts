@@ -3,7 +3,7 @@
 import type { QmqpParseResult } from '../protocol/qmqp.js';
 import { Responses, type ResponseText } from '../protocol/responses.js';
 
-/** The immediate D answer for a request that did not parse. */
+/** The immediate D answer for a request that did not parse (a plain function: no stream of its own). */
 export function parseFailureResponse(result: Exclude<QmqpParseResult, { kind: 'request' }>): ResponseText {
   switch (result.kind) {
     case 'malformed':

@@ -22,6 +22,13 @@ function socketFd(socket: Socket): number | undefined {
   return handle?.fd !== undefined && handle.fd >= 0 ? handle.fd : undefined;
 }
 
+/**
+ * Emits, for each accepted socket, the Client: the kernel's credentials of
+ * the peer (SO_PEERCRED; undefined for a TCP or closed socket), a new mail
+ * id, the log domain and the accept time, all read synchronously.
+ * Completes and errors with the source; unsubscribing unsubscribes from it
+ * (the sockets already emitted belong to whoever took them).
+ */
 export function withPeerCredentials(): OperatorFunction<Accepted, Client> {
   return map(({ socket, listener }) => {
     const fd = socketFd(socket);

@@ -36,6 +36,12 @@ export interface MailLogger {
   log(outcome: MailOutcome): void;
 }
 
+/**
+ * Mirrors the outcomes, sending each one's Pond record to `logger` before
+ * passing it on (so the record goes out before the answer is written); the
+ * source itself when there is no `log_server`.  A lost record never errors.
+ * Completes, errors and unsubscribes with the source.
+ */
 export function pondLog(logger: MailLogger | undefined): MonoTypeOperatorFunction<MailOutcome> {
   return logger === undefined ? (source) => source : tap((outcome) => logger.log(outcome));
 }

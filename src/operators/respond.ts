@@ -6,7 +6,14 @@ import { encodeNetstring } from '../protocol/netstring.js';
 import type { ResponseText } from '../protocol/responses.js';
 import type { Client } from './peer-credentials.js';
 
-/** Writes the response and closes the connection; completes when done. */
+/**
+ * On subscription writes the response netstring and ends the connection;
+ * emits nothing and completes once the bytes are flushed (the socket is
+ * then destroyed), or at once, logging `Failed to write: …`, when the
+ * socket is no longer writable or the write fails.  Never errors.
+ * Unsubscribing does not stop the write: the connection's owner
+ * (serveClient) destroys the socket when its stream ends.
+ */
 export function respond(client: Client, response: ResponseText): Observable<never> {
   return new Observable<never>((subscriber) => {
     const socket = client.socket;

@@ -30,6 +30,15 @@ function lazyPidfd(client: Client): { get(): number | undefined; close(): void }
   };
 }
 
+/**
+ * Opens the policy's session for one mail (not an operator: the stage's
+ * stream is `decision$`).  `decision$` emits the handler's one decision
+ * (an action with the mail's state, or `script-failed`) and completes;
+ * unsubscribing before then abandons the handler (its Lua coroutine).
+ * `session.close()` makes the mail object stale, closes the client's pidfd
+ * if the policy opened it, and returns the mail's final state; it may be
+ * called more than once.
+ */
 export function runPolicy(policy: Policy, client: Client, request: QmqpRequest): PolicyRun {
   const pidfd = lazyPidfd(client);
   const inner = policy.open(client.listener.handler, {

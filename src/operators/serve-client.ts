@@ -44,6 +44,15 @@ export interface ServeOptions {
   readonly receiveBudget: ReceiveBudget;
 }
 
+/**
+ * One parsed mail: policy → action → Pond record, log line, metrics →
+ * response.  Emits nothing; completes once the answer is written, or at
+ * once when the mail is cancelled (the client sent more or closed its
+ * side, its socket failed, or `shutdown$` emitted: then no answer is
+ * written, the Pond record says `canceled`).  Never errors.  Unsubscribing
+ * abandons the handler or the action; either way the mail session is
+ * closed (the mail object goes stale, a pidfd is closed).
+ */
 function processMail(client: Client, request: QmqpRequest, unread: Buffer, options: ServeOptions): Observable<never> {
   gauges.mailsInFlight++;
   const { session, decision$ } = runPolicy(options.policy, client, request);
@@ -84,7 +93,20 @@ function serveRequest(client: Client, read: NetstringReadResult, options: ServeO
   return parsed.kind === 'request' ? processMail(client, parsed.request, read.unread, options) : respond(client, parseFailureResponse(parsed));
 }
 
-/** Serves the one request of a connection; never errors. */
+/**
+ * Serves the one request of a connection: reads one netstring (counted
+ * against the receive budget, at most `listener.maxSize` bytes), answers
+ * it (a processed mail, or an immediate D for a request that is too large
+ * or does not parse as QMQP) and closes the connection.  Emits nothing and
+ * never errors; completes when the answer is written, or without an answer
+ * when the client is silent for `receiveIdleMs` (while the budget does not
+ * hold it back), closes before the netstring is complete, sends a
+ * malformed netstring, or its socket fails (logged unless it was a reset).
+ * Bytes sent after the request, or the client's end of the connection,
+ * cancel a mail in flight (no answer), as does `shutdown$`.
+ * Unsubscribing abandons whatever is under way; when the stream ends
+ * either way the socket is destroyed and the budget share released.
+ */
 export function serveClient(client: Client, options: ServeOptions): Observable<never> {
   const { socket, listener } = client;
   gauges.connectionsInFlight++;
