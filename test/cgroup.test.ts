@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import koffi from 'koffi';
 import { closeFd, openDirectoryBeneath, SystemError } from '../src/native/linux.js';
 import { CgroupLookupError, parseCgroupFile, processCgroupPath } from '../src/native/process-cgroup.js';
-import { xattrName } from '../src/lua/cgroup.js';
+import { xattrName } from '../src/lua/libs/cgroup.js';
 import { removeDir, startDaemon, tempDir, waitFor, type RunningDaemon } from './helpers/daemon.js';
 import { downstreamServer, netstring, qmqpRequest, type DownstreamServer } from './helpers/qmqp.js';
 

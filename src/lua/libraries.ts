@@ -1,15 +1,15 @@
 // Installs the extra Lua libraries (docs/libraries.md) into the engine's state.
-// A library is a Lua chunk `src/lua/libs/NAME.lua`, called once as
-// `chunk(js, M)`: `js` holds its bridged JavaScript primitives, `M` is the
-// runtime's table (runtime.lua: M.suspend, M.checkstring, M.str51 …).
+// A library is a pair `src/lua/libs/NAME.lua` + `NAME.ts`: the Lua chunk is
+// called once as `chunk(js, M)`, where `js` holds the bridged JavaScript
+// primitives NAME.ts defines and `M` is the runtime's table (runtime.lua:
+// M.suspend, M.checkstring, M.str51 …).  Before any library, the support
+// chunks of src/lua/library-support/ add shared helpers to M.
 import { readFileSync } from 'node:fs';
-import { cgroupLibrary } from './cgroup.js';
-import { argcheckLibrary } from './libs/argcheck.js';
+import { cgroupLibrary } from './libs/cgroup.js';
 import { controlClientLibrary } from './libs/control_client.js';
 import { jsonLibrary } from './libs/json.js';
 import { jwtLibrary } from './libs/jwt.js';
 import { pgLibrary } from './libs/pg.js';
-import { pgArrayLibrary } from './libs/pg_array.js';
 import { socketLibrary } from './libs/socket.js';
 import { sodiumLibrary } from './libs/sodium.js';
 import type { LuaEngine } from './engine.js';
@@ -25,6 +25,11 @@ export interface LibraryContext {
 export interface LuaLibrary {
   /** The chunk's file name under src/lua/libs/, without `.lua`. */
   readonly name: string;
+  /**
+   * Further Lua chunks of the library (paths under src/lua/libs/, without
+   * `.lua`), run in order before NAME.lua with the same primitives.
+   */
+  readonly parts?: readonly string[];
   readonly primitives: (context: LibraryContext) => Record<string, BridgedFunction>;
   readonly raw?: (context: LibraryContext) => Record<string, RawFunction>;
   /**
@@ -39,31 +44,48 @@ export interface LuaLibrary {
 /** The libraries, in installation order. */
 const LIBRARIES: readonly LuaLibrary[] = [
   cgroupLibrary,
-  // argcheck before the libraries using its helpers; json before jwt (its encoder)
-  argcheckLibrary,
+  // json before jwt (its encoder)
   jsonLibrary,
   sodiumLibrary,
   jwtLibrary,
   controlClientLibrary,
   socketLibrary,
-  // pg_array before pg (which puts the helpers into its table)
-  pgArrayLibrary,
   pgLibrary,
 ];
 
-function libraryChunk(name: string): Buffer {
-  return readFileSync(new URL(`../../src/lua/libs/${name}.lua`, import.meta.url));
+/**
+ * Helpers the libraries share, added to M (src/lua/library-support/NAME.lua):
+ * the argument checks, the metatable of objects that close what they own.
+ */
+const SUPPORT_CHUNKS: readonly string[] = ['argcheck', 'owning-object'];
+
+function luaChunk(path: string): Buffer {
+  return readFileSync(new URL(`../../src/lua/${path}.lua`, import.meta.url));
+}
+
+/**
+ * Runs the chunk at src/lua/`folder`/`path`.lua as `chunk(js, M)`.  Its
+ * chunk name (seen in Lua error positions) is `path` with `/` as `_`:
+ * `pg/array` runs as `pg_array`.
+ */
+function runChunk(context: LibraryContext, folder: string, path: string, js: Record<string, BridgedFunction>, raw: Record<string, RawFunction>): void {
+  const name = path.replaceAll('/', '_');
+  const ref = context.lua.load(luaChunk(`${folder}/${path}`), `=${name}`);
+  if (typeof ref === 'string') throw new Error(`library ${name} failed to load: ${ref}`);
+  context.lua.callForRef(ref, js, raw, context.runtime);
 }
 
 export function installLibrary(context: LibraryContext, library: LuaLibrary): void {
-  const ref = context.lua.load(libraryChunk(library.name), `=${library.name}`);
-  if (typeof ref === 'string') throw new Error(`library ${library.name} failed to load: ${ref}`);
   let primitives = library.primitives(context);
   if (context.engine.dryRun && library.dryRun !== undefined) primitives = { ...primitives, ...library.dryRun(context, primitives) };
-  context.lua.callForRef(ref, primitives, library.raw?.(context) ?? {}, context.runtime);
+  const raw = library.raw?.(context) ?? {};
+  for (const part of library.parts ?? []) runChunk(context, 'libs', part, primitives, raw);
+  runChunk(context, 'libs', library.name, primitives, raw);
 }
 
+/** The support chunks, then every library (after their asynchronous set-up). */
 export async function installLibraries(context: LibraryContext): Promise<void> {
+  for (const chunk of SUPPORT_CHUNKS) runChunk(context, 'library-support', chunk, {}, {});
   for (const library of LIBRARIES) await library.prepare?.();
   for (const library of LIBRARIES) installLibrary(context, library);
 }

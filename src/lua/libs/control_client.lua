@@ -5,8 +5,8 @@
 local js, M = ...
 
 local select, type, next, setmetatable, concat = select, type, next, setmetatable, table.concat
-local check_count, check_self, arg_string, argerror, str51, address_id, newud =
-  M.check_count, M.check_self, M.arg_string, M.argerror, M.str51, M.address_id, M.newud
+local check_count, check_self, arg_string, argerror, str51, address_id, newud, owning_metatable =
+  M.check_count, M.check_self, M.arg_string, M.argerror, M.str51, M.address_id, M.newud, M.owning_metatable
 
 -- The length field has 16 bits; the original truncated longer payloads'
 -- lengths (docs/differences.md).
@@ -87,17 +87,7 @@ function CLIENT_METHODS.send(self, ...)
   return js.send(client.fd or -1, concat(packets))
 end
 
-local CLIENT_MT = {
-  __index = CLIENT_METHODS,
-  __metatable = 'control_client',
-  __gc = function(self)
-    local client = client_of[self]
-    if client and client.fd then
-      js.close(client.fd)
-      client.fd = nil
-    end
-  end,
-}
+local CLIENT_MT = owning_metatable('control_client', CLIENT_METHODS, client_of, 'fd', js.close)
 
 _G.control_client = {
   -- A client for an address string or object; nil and a message on errors.

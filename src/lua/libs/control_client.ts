@@ -6,8 +6,8 @@ import { DefaultPort, resolveAddress } from '../../protocol/socket-address.js';
 import type { LibraryContext, LuaLibrary } from '../libraries.js';
 import { DRY_RUN_REFUSAL } from '../errors.js';
 import type { LuaPushable } from '../lua-state.js';
-import { bytesOf } from './lua-bytes.js';
-import { OwnedFds } from './owned-fds.js';
+import { bytesOf } from '../library-support/lua-bytes.js';
+import { OwnedFds } from '../library-support/owned-fds.js';
 
 function errorText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);

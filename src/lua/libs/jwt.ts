@@ -2,7 +2,7 @@
 // Ed25519 signature over `header.payload`.
 import sodium from 'libsodium-wrappers';
 import type { LuaLibrary } from '../libraries.js';
-import { bytesOf } from './lua-bytes.js';
+import { bytesOf } from '../library-support/lua-bytes.js';
 
 /** `base64url(header).base64url(payload).base64url(signature)` for a 64-byte Ed25519 secret key. */
 export function signJwt(secretKey: Buffer, headerJson: Buffer, payloadJson: Buffer): string {

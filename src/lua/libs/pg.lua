@@ -1,14 +1,14 @@
 -- The `pg` library (docs/pg.md): `pg:new` makes a connection object
 -- whose `execute` suspends the calling coroutine until the result is there,
 -- result objects with `fetch`, `listen` for NOTIFY callbacks, and the array
--- helpers (pg_array.lua).  The connection itself (queue, reconnects,
--- cancellation) lives in JavaScript: pg.ts and src/lua/pg/.
+-- helpers (pg/array.lua).  The connection itself (queue, reconnects,
+-- cancellation) lives in JavaScript: pg.ts and the folder pg/.
 local js, M = ...
 
 local select, type, error, setmetatable, rawlen, rawget, unpack, mtype, fmt =
   select, type, error, setmetatable, rawlen, rawget, table.unpack, math.type, string.format
-local check_count, check_self, arg_string, arg_table, argerror, suspend, add_task, newud =
-  M.check_count, M.check_self, M.arg_string, M.arg_table, M.argerror, M.suspend, M.add_task, M.newud
+local check_count, check_self, arg_string, arg_table, argerror, suspend, add_task, newud, owning_metatable =
+  M.check_count, M.check_self, M.arg_string, M.arg_table, M.argerror, M.suspend, M.add_task, M.newud, M.owning_metatable
 
 -- ---------------------------------------------------------------------
 -- Result objects
@@ -105,14 +105,7 @@ function METHODS.listen(self, ...)
   js.listen(connection.id, name, add_task(fn))
 end
 
-local CONNECTION_MT = {
-  __index = METHODS,
-  __metatable = 'pg.connection',
-  __gc = function(self)
-    local connection = connection_of[self]
-    if connection then js.close(connection.id) end
-  end,
-}
+local CONNECTION_MT = owning_metatable('pg.connection', METHODS, connection_of, 'id', js.close)
 
 _G.pg = {
   -- A connection object; nothing connects before the first query or listen.

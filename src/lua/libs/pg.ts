@@ -4,9 +4,9 @@
 import { map, of, type Observable } from 'rxjs';
 import type { LibraryContext, LuaLibrary } from '../libraries.js';
 import { LuaError, type LuaArg, type LuaPushable } from '../lua-state.js';
-import { PgConnection } from '../pg/connection.js';
-import type { QueryOutcome, QueryRequest } from '../pg/query-outcome.js';
-import { NotUtf8Error, luaBytes, parameterText, serverText } from '../pg/query-text.js';
+import { PgConnection } from './pg/connection.js';
+import type { QueryOutcome, QueryRequest } from './pg/query-outcome.js';
+import { NotUtf8Error, luaBytes, parameterText, serverText } from './pg/query-text.js';
 
 /** Every connection of every engine, for the daemon's shutdown. */
 const openConnections = new Set<PgConnection>();
@@ -38,6 +38,8 @@ function queryRequest(sql: LuaArg, withParams: LuaArg, params: LuaArg[]): QueryR
 
 export const pgLibrary: LuaLibrary = {
   name: 'pg',
+  // the array helpers, which pg.lua puts into its table
+  parts: ['pg/array'],
   primitives: ({ engine }: LibraryContext) => {
     const connections = new Map<number, PgConnection>();
     let nextId = 1;

@@ -5,12 +5,12 @@
 local js, M = ...
 
 local select, type, next, error, setmetatable = select, type, next, error, setmetatable
-local check_count, check_self, arg_string, arg_integer, arg_table, argerror, str51, address_id, newud =
-  M.check_count, M.check_self, M.arg_string, M.arg_integer, M.arg_table, M.argerror, M.str51, M.address_id, M.newud
+local check_count, check_self, arg_string, arg_integer, arg_table, argerror, str51, address_id, newud, owning_metatable =
+  M.check_count, M.check_self, M.arg_string, M.arg_integer, M.arg_table, M.argerror, M.str51, M.address_id, M.newud, M.owning_metatable
 
 local TYPES = { stream = true, dgram = true, seqpacket = true }
 
-local socket_of = setmetatable({}, { __mode = 'k' }) -- socket -> { fd = … } (fd -1 once closed)
+local socket_of = setmetatable({}, { __mode = 'k' }) -- socket -> { fd = … } (fd nil once closed)
 
 -- Position `pos` (argument `i`) in a string of `len` bytes, negative from
 -- the end; unlike string.sub it must lie inside the string.
@@ -33,29 +33,19 @@ function METHODS.send(self, ...)
   if n >= 3 then data = data:sub(1, position(arg_integer(last, 3, n, 'send'), #data, 3)) end
   if n >= 2 then data = data:sub(position(arg_integer(first, 2, n, 'send'), #data, 2)) end
   if data == '' then return 0 end
-  return js.send(sock.fd, data)
+  return js.send(sock.fd or -1, data)
 end
 
 function METHODS.close(self, ...)
   local sock = check_self(self, socket_of, 'socket', 'close')
   check_count(select('#', ...), 0, 0)
-  if sock.fd >= 0 then
+  if sock.fd then
     js.close(sock.fd)
-    sock.fd = -1
+    sock.fd = nil
   end
 end
 
-local SOCKET_MT = {
-  __index = METHODS,
-  __metatable = 'socket',
-  __gc = function(self)
-    local sock = socket_of[self]
-    if sock and sock.fd >= 0 then
-      js.close(sock.fd)
-      sock.fd = -1
-    end
-  end,
-}
+local SOCKET_MT = owning_metatable('socket', METHODS, socket_of, 'fd', js.close)
 
 -- The socket type named by the OPTIONS table.
 local function socket_type(options)

@@ -5,8 +5,8 @@ import { DefaultPort, parseNumericAddress, type SocketAddress } from '../../prot
 import type { LibraryContext, LuaLibrary } from '../libraries.js';
 import { DRY_RUN_REFUSAL } from '../errors.js';
 import { LuaError, type LuaArg, type LuaPushable } from '../lua-state.js';
-import { bytesOf } from './lua-bytes.js';
-import { OwnedFds } from './owned-fds.js';
+import { bytesOf } from '../library-support/lua-bytes.js';
+import { OwnedFds } from '../library-support/owned-fds.js';
 
 /** An address string; its errors are raised in Lua without a position. */
 function parseAddress(text: LuaArg): SocketAddress {

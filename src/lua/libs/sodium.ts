@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import sodium from 'libsodium-wrappers';
 import type { LuaLibrary } from '../libraries.js';
 import type { LuaPushable } from '../lua-state.js';
-import { bytesOf } from './lua-bytes.js';
+import { bytesOf } from '../library-support/lua-bytes.js';
 
 function pushable(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);

@@ -2,11 +2,11 @@
 // libs/cgroup.lua): which cgroup the client process is in, the cgroup's
 // directory beneath the cgroup2 mount, and its extended attributes.
 import { constants, openSync } from 'node:fs';
-import { fgetXattr, openDirectoryBeneath, SystemError, systemErrorText } from '../native/linux.js';
-import { CgroupLookupError, processCgroupPath } from '../native/process-cgroup.js';
-import type { LuaLibrary } from './libraries.js';
-import { LuaError } from './lua-state.js';
-import { OwnedFds } from './libs/owned-fds.js';
+import { fgetXattr, openDirectoryBeneath, SystemError, systemErrorText } from '../../native/linux.js';
+import { CgroupLookupError, processCgroupPath } from '../../native/process-cgroup.js';
+import type { LuaLibrary } from '../libraries.js';
+import { LuaError } from '../lua-state.js';
+import { OwnedFds } from '../library-support/owned-fds.js';
 
 /** The cgroup2 mount; QRELAY_TEST_CGROUP_ROOT exists only so tests can mount their own. */
 function cgroupRoot(): string {

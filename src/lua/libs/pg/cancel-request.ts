@@ -3,7 +3,7 @@
 // and secret key (no authentication).  The pg package keeps both on the
 // client but offers no supported way to send the request on its own.
 import { connect } from 'node:net';
-import { PG_CANCEL_TIMEOUT_MS } from '../../timeouts.js';
+import { PG_CANCEL_TIMEOUT_MS } from '../../../timeouts.js';
 import type { Endpoint } from './client-config.js';
 
 /** CancelRequest code (1234 << 16 | 5678). */

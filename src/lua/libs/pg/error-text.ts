@@ -3,7 +3,7 @@
 // `ERROR:  relation "x" does not exist\nLINE 1: …\n        ^\n`.
 import type { DatabaseError } from 'pg';
 import { isDatabaseError } from './driver.js';
-import { strerror } from '../../native/linux.js';
+import { strerror } from '../../../native/linux.js';
 import type { Endpoint } from './client-config.js';
 import { ConninfoError } from './conninfo.js';
 
