@@ -3,6 +3,8 @@
 //   npm run bench [-- --quick] [-- --rounds N] [-- --seconds S]
 //   QRELAY_BENCH_REF=/path/to/cm4all-qrelay npm run bench   (adds the C++ original)
 //   BENCH_CPU_PROFILE_DIR=DIR npm run bench   (a V8 CPU profile of the qrelay row's daemon)
+//   npm run bench -- --cases relay-2KB-8,relay-1MiB-8   (only these rows; `memory` adds the memory cases)
+//   npm run bench -- --relays floor,qrelay,cxx   (only these relays: floor, qrelay, workers2, quiet, cxx)
 // Baselines: the generator straight into the C sink (what the generator and
 // sink cost; the relays cannot beat it), the plain-Node floor relay
 // (bench/floor-relay.mjs) and the C++ original.  Cases are measured in
@@ -17,9 +19,9 @@ import { join } from 'node:path';
 import { buildGenerator, startSink, type SendResult } from './lib/load.js';
 import { measure, type Sample } from './lib/measure.js';
 import { idleRss, memoryCases, type MemoryReport } from './lib/memory.js';
-import { flag, numberOption } from './lib/options.js';
+import { flag, listOption, numberOption } from './lib/options.js';
 import { ROOT, timeLimit } from './lib/processes.js';
-import { SIZES, type Case, type Cell } from './lib/cases.js';
+import { SIZES, selectCases, type Case, type Cell } from './lib/cases.js';
 import { measureLogLine } from './lib/log-line.js';
 import { printReport } from './lib/report.js';
 import { interleaved } from './lib/rounds.js';
@@ -32,20 +34,28 @@ const WARMUP_MAILS = quick ? 4000 : 10_000;
 const REF = process.env.QRELAY_BENCH_REF;
 timeLimit(quick ? 150_000 : 20 * 60_000, 'bench');
 
-const CASES: Case[] = [
+const ALL_CASES: Case[] = [
   { policy: 'relay', size: '2 KB', clients: 8 },
   { policy: 'relay', size: '2 KB', clients: 1 },
-  ...(quick ? [] : [{ policy: 'relay', size: '2 KB', clients: 1000 } as const]),
+  { policy: 'relay', size: '2 KB', clients: 1000 },
   { policy: 'relay', size: '1 MiB', clients: 8 },
-  ...(quick ? [] : [{ policy: 'relay', size: '16 MiB', clients: 8 } as const]),
+  { policy: 'relay', size: '16 MiB', clients: 8 },
   { policy: 'discard', size: '2 KB', clients: 8 },
-  ...(quick
-    ? []
-    : [
-        { policy: 'exec_raw', size: '2 KB', clients: 8 } as const,
-        { policy: 'creds', size: '2 KB', clients: 8 } as const,
-      ]),
+  { policy: 'exec_raw', size: '2 KB', clients: 8 },
+  { policy: 'creds', size: '2 KB', clients: 8 },
 ];
+/** The rows of --quick: no 1 000 clients, no 16 MiB, relay and discard only. */
+const QUICK_CASES = ALL_CASES.filter((c) => c.clients !== 1000 && c.size !== '16 MiB' && (c.policy === 'relay' || c.policy === 'discard'));
+const chosen = listOption('cases');
+const CASES: Case[] = chosen !== undefined ? selectCases(ALL_CASES, chosen) : quick ? QUICK_CASES : ALL_CASES;
+/** The memory cases: by default unless --quick; with --cases only when `memory` is named. */
+const MEMORY = chosen !== undefined ? chosen.includes('memory') : !quick;
+const RELAY_KEYS = ['floor', 'qrelay', 'workers2', 'quiet', 'cxx'] as const;
+const relayKeys = listOption('relays') ?? [...RELAY_KEYS];
+const unknownRelays = relayKeys.filter((k) => !(RELAY_KEYS as readonly string[]).includes(k));
+if (unknownRelays.length > 0) throw new Error(`--relays: unknown ${unknownRelays.join(', ')}; known: ${RELAY_KEYS.join(', ')}`);
+if (!relayKeys.includes('qrelay')) throw new Error('--relays: qrelay is always measured');
+const wanted = (key: (typeof RELAY_KEYS)[number]): boolean => relayKeys.includes(key);
 
 buildGenerator();
 const dir = mkdtempSync(join(tmpdir(), 'qrelay-bench-'));
@@ -63,11 +73,11 @@ const QUIET = 'qrelay QRELAY_LOG=quiet';
 async function startRelays(set: string, withQuiet: boolean): Promise<Relay[]> {
   const at = (name: string): string => join(dir, set, name);
   const started = await Promise.all([
-    startFloor(at('floor'), sink.path),
+    wanted('floor') ? startFloor(at('floor'), sink.path) : undefined,
     startQrelay({ name: 'qrelay', dir: at('qrelay'), sink: sink.path, workers: 1, cpuProfileDir: set === 'table' ? process.env.BENCH_CPU_PROFILE_DIR : undefined }),
-    startQrelay({ name: 'qrelay --workers 2', dir: at('qrelay2'), sink: sink.path, workers: 2 }),
-    withQuiet && !quick ? startQrelay({ name: QUIET, dir: at('quiet'), sink: sink.path, workers: 1, log: 'quiet' }) : undefined,
-    REF === undefined ? undefined : startOriginal(REF, at('cxx'), sink.path),
+    wanted('workers2') ? startQrelay({ name: 'qrelay --workers 2', dir: at('qrelay2'), sink: sink.path, workers: 2 }) : undefined,
+    withQuiet && !quick && wanted('quiet') ? startQrelay({ name: QUIET, dir: at('quiet'), sink: sink.path, workers: 1, log: 'quiet' }) : undefined,
+    REF === undefined || !wanted('cxx') ? undefined : startOriginal(REF, at('cxx'), sink.path),
   ]);
   if (started[1] === undefined) throw new Error('qrelay did not start');
   return started.filter((r): r is Relay => r !== undefined);
@@ -126,7 +136,7 @@ try {
 
   // memory after many mails, and after a burst of big ones, on fresh relays (not in --quick)
   memory = { idle, afterMany: new Map(), burst: new Map() };
-  if (!quick) {
+  if (MEMORY) {
     relays = await startRelays('memory', false);
     const freshBare = startBareNode();
     idle = await idleRss(relays, freshBare.pid);
@@ -139,7 +149,7 @@ try {
 const accepted = await sink.stop();
 rmSync(dir, { recursive: true, force: true });
 
-const skipped = names.includes('qrelay --workers 2') ? [] : ['qrelay --workers 2 (this build of qrelay has no --workers)'];
+const skipped = names.includes('qrelay --workers 2') || !wanted('workers2') ? [] : ['qrelay --workers 2 (this build of qrelay has no --workers)'];
 const json = printReport({ rounds: ROUNDS, seconds: SECONDS, quick, results, memory, ref: REF, skipped });
 const lost = relayed - accepted.mails;
 process.stdout.write(`sink: ${accepted.mails} mails accepted, ${relayed} answered K through a relay${lost === 0 ? '' : ` (difference ${lost})`}\n`);

@@ -18,3 +18,20 @@ export interface Cell extends Case {
   readonly pid: number;
   readonly socket: string;
 }
+
+/** A case's name for `--cases`: policy-size-clients, e.g. relay-2KB-8, relay-1MiB-8, discard-2KB-8. */
+export function caseName(c: Case): string {
+  return `${c.policy}-${c.size.replace(' ', '')}-${c.clients}`;
+}
+
+/**
+ * The cases `--cases` picks out of `all` (every case `npm run bench` knows,
+ * whatever --quick), in their usual order; an unknown name is an error
+ * that lists the known ones.
+ */
+export function selectCases(all: readonly Case[], names: readonly string[]): Case[] {
+  const known = new Map(all.map((c) => [caseName(c), c]));
+  const unknown = names.filter((n) => !known.has(n) && n !== 'memory');
+  if (unknown.length > 0) throw new Error(`--cases: unknown ${unknown.join(', ')}; known: ${[...known.keys()].join(', ')}, memory`);
+  return all.filter((c) => names.includes(caseName(c)));
+}
