@@ -1,5 +1,6 @@
 // The policy as the pipeline sees it: one mail in, one decision out.
-// Implemented by the Lua engine (src/lua); used by src/operators.
+// Implemented by the Lua engine (src/lua); used by src/operators.  Also what
+// the config asks of the daemon at startup (ListenTarget, bound by src/streams).
 import type { Observable } from 'rxjs';
 import type { PeerCredentials } from './native/linux.js';
 import type { SocketAddress } from './protocol/socket-address.js';
@@ -68,3 +69,9 @@ export interface MailSession {
 export interface Policy {
   open(listener: number, mail: MailInput): MailSession;
 }
+
+/** Where `qmqp_listen` wants a listener; the daemon binds it synchronously. */
+export type ListenTarget =
+  | { readonly kind: 'path'; readonly path: string }
+  | { readonly kind: 'abstract'; readonly name: Buffer }
+  | { readonly kind: 'systemd' };

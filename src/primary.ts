@@ -8,7 +8,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeFd } from './native/linux.js';
 import { logPlain } from './log.js';
-import { ConfigError, LuaEngine } from './lua/engine.js';
+import { ConfigError } from './errors.js';
+import { LuaEngine } from './lua/engine.js';
 import { bindListeningFd } from './streams/listener.js';
 import { pendingSignals, signalNumber } from './streams/signals.js';
 import { createNotifier, reloadingMessage, takeListenFds, watchdogPings$, type Notifier } from './streams/systemd.js';

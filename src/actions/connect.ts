@@ -3,7 +3,7 @@
 // server may be tried (src/actions/failover.ts).
 import { connect as netConnect, Socket } from 'node:net';
 import { Observable, catchError, concat, defer, finalize, map, of, tap, throwError } from 'rxjs';
-import { idleTimeout } from '../operators/idle-timeout.js';
+import { idleTimeout } from '../streams/idle-timeout.js';
 import { connectSocket, ENOTCONN, strerror, systemErrorText } from '../native/linux.js';
 import { Responses } from '../protocol/responses.js';
 import { ipHost, type SocketAddress } from '../protocol/socket-address.js';

@@ -1,8 +1,8 @@
 // Reading a QMQP server's (or an exec child's) answer: one netstring of at
 // most 256 bytes with the relay timeouts of docs/actions.md
 import { Observable, catchError, map, throwError, throwIfEmpty } from 'rxjs';
-import { idleTimeout } from '../operators/idle-timeout.js';
-import { decodeNetstring } from '../operators/decode-netstring.js';
+import { idleTimeout } from '../streams/idle-timeout.js';
+import { decodeNetstring } from '../streams/decode-netstring.js';
 import { describeNetstringError } from '../protocol/netstring-reader.js';
 import { Responses } from '../protocol/responses.js';
 import { systemErrorText } from '../native/linux.js';

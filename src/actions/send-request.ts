@@ -2,7 +2,7 @@
 // child's stdin) with the send timeout of docs/limits.md
 import type { Writable } from 'node:stream';
 import { Observable, catchError, ignoreElements, throwError } from 'rxjs';
-import { idleTimeout } from '../operators/idle-timeout.js';
+import { idleTimeout } from '../streams/idle-timeout.js';
 import { systemErrorText } from '../native/linux.js';
 import { Responses } from '../protocol/responses.js';
 import { writePieces } from '../streams/write-pieces.js';

@@ -6,7 +6,8 @@
 import { userInfo } from 'node:os';
 import { firstValueFrom } from 'rxjs';
 import { DEFAULT_CONFIG, tryParseArgs } from '../cli.js';
-import { ConfigError, LuaEngine, type ListenRequest } from '../lua/engine.js';
+import { ConfigError } from '../errors.js';
+import { LuaEngine, type ListenRequest } from '../lua/engine.js';
 import type { PeerCredentials } from '../native/linux.js';
 import type { Decision, MailInput } from '../policy.js';
 import { isValidAddress } from '../protocol/address.js';

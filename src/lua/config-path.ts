@@ -1,7 +1,7 @@
 // The working directory around the config load (docs/configuration.md): the
 // config's folder while it runs, `/` afterwards.
 import { systemErrorText } from '../native/linux.js';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../errors.js';
 
 /** The folder to change to, if the path has a `/` after its first byte. */
 export function configDirectory(path: string): string | undefined {

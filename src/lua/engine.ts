@@ -7,22 +7,16 @@ import { luaMemoryLimitStops, luaTimeLimitStops } from '../metrics.js';
 import { systemErrorText } from '../native/linux.js';
 import { isValidAddress } from '../protocol/address.js';
 import { DefaultPort, formatAddress, parseNumericAddress, type SocketAddress } from '../protocol/socket-address.js';
-import type { Action, Decision, MailInput, MailSession, MailState, Policy } from '../policy.js';
+import type { Action, Decision, ListenTarget, MailInput, MailSession, MailState, Policy } from '../policy.js';
 import { AddressBook, type ResolverKind } from './address-book.js';
 import { LuaError, LuaState, type BridgedFunction, type LuaArg, type LuaPushable, type RawFunction } from './lua-state.js';
 import { changeDirectory, configDirectory } from './config-path.js';
 import { DEFAULT_TIMEOUTS } from '../timeouts.js';
-import { ConfigError, DRY_RUN_REFUSAL } from './errors.js';
-export { ConfigError };
+import { ConfigError } from '../errors.js';
+import { DRY_RUN_REFUSAL } from './errors.js';
 import { installLibraries, installLibrary, type LibraryContext } from './libraries.js';
 import { filesLibrary } from './libs/files.js';
 import { MAX_LUA_MEMORY_LIMIT, MIN_LUA_MEMORY_LIMIT } from './heap-limit.js';
-
-/** Where `qmqp_listen` wants a listener; the daemon binds it synchronously. */
-export type ListenTarget =
-  | { readonly kind: 'path'; readonly path: string }
-  | { readonly kind: 'abstract'; readonly name: Buffer }
-  | { readonly kind: 'systemd' };
 
 export interface ListenRequest {
   readonly handler: number;

@@ -1,5 +1,2 @@
-/** A startup failure: print `message` and exit 1. */
-export class ConfigError extends Error {}
-
 /** What a side effect the script asked for returns in `qrelay check`. */
 export const DRY_RUN_REFUSAL = 'not performed: qrelay check is a dry run';

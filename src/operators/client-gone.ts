@@ -2,7 +2,7 @@
 // it sent more bytes, half-closed, closed, or its socket failed; or the
 // daemon's shutdown grace period ran out.
 import { Observable } from 'rxjs';
-import type { Client } from './peer-credentials.js';
+import type { Client } from '../client.js';
 
 export type CancelReason = 'canceled' | 'client error';
 

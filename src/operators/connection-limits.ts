@@ -10,7 +10,7 @@ import { throttledLog } from '../log.js';
 import { connectionLimitHits } from '../metrics.js';
 import { openFileLimit } from '../native/linux.js';
 import type { AcceptGate } from '../streams/listener.js';
-import type { Client } from './peer-credentials.js';
+import type { Client } from '../client.js';
 import { encodeNetstring } from '../protocol/netstring.js';
 
 export const DEFAULT_MAX_CONNECTIONS_PER_UID = 64;

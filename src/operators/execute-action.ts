@@ -9,7 +9,7 @@ import { isRelayingAction, type Action, type Decision, type MailState } from '..
 import type { QmqpRequest } from '../protocol/qmqp.js';
 import { messageBlock, relayRequest } from '../protocol/relay-request.js';
 import { Responses, type ResponseText } from '../protocol/responses.js';
-import type { Client } from './peer-credentials.js';
+import type { Client } from '../client.js';
 
 export interface Answer {
   readonly response: ResponseText;

@@ -1,21 +1,10 @@
 // Stage: an accepted socket → a client with the kernel's word on who it is.
 import type { Socket } from 'node:net';
 import { map, type OperatorFunction } from 'rxjs';
+import type { Client } from '../client.js';
 import { connectionDomain, newMailId } from '../log.js';
-import { peerCredentials, peerPidfd, type PeerCredentials } from '../native/linux.js';
-import type { Accepted, Listener } from '../streams/listener.js';
-
-export interface Client {
-  readonly socket: Socket;
-  readonly listener: Listener;
-  readonly credentials: PeerCredentials | undefined;
-  /** The short id of this connection's mail in log lines (docs/logging.md). */
-  readonly mailId: string;
-  /** The log domain of this connection: `pid=N uid=N mail=ID`, `connection mail=ID`, or without the id (QRELAY_LOG=quiet). */
-  readonly domain: string;
-  /** process.hrtime.bigint() at accept, for the Pond duration. */
-  readonly acceptedAt: bigint;
-}
+import { peerCredentials, peerPidfd } from '../native/linux.js';
+import type { Accepted } from '../streams/listener.js';
 
 function socketFd(socket: Socket): number | undefined {
   const handle = (socket as unknown as { _handle?: { fd?: number } })._handle;

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import { tap, type MonoTypeOperatorFunction } from 'rxjs';
 import type { RelayReport } from '../actions/action-result.js';
 import { logDomain, logMails, logPlain } from '../log.js';
-import { ConfigError } from '../lua/errors.js';
+import { ConfigError } from '../errors.js';
 import { pondSendErrors } from '../metrics.js';
 import { systemErrorText } from '../native/linux.js';
 import type { Action, MailState } from '../policy.js';
@@ -15,7 +15,7 @@ import type { ResponseText } from '../protocol/responses.js';
 import { formatAddress, type SocketAddress } from '../protocol/socket-address.js';
 import { ConnectedDatagramSocket } from '../streams/datagram-socket.js';
 import type { CancelReason } from './client-gone.js';
-import type { Client } from './peer-credentials.js';
+import type { Client } from '../client.js';
 
 export type MailResult =
   | { readonly kind: 'answered'; readonly response: ResponseText; readonly relayed: boolean; readonly relay?: RelayReport }

@@ -4,7 +4,7 @@ import { logDomain } from '../log.js';
 import { systemErrorText } from '../native/linux.js';
 import { encodeNetstring } from '../protocol/netstring.js';
 import type { ResponseText } from '../protocol/responses.js';
-import type { Client } from './peer-credentials.js';
+import type { Client } from '../client.js';
 
 /**
  * On subscription writes the response netstring and ends the connection;

@@ -3,7 +3,8 @@ import type { Observable } from 'rxjs';
 import { closeFd } from '../native/linux.js';
 import type { Decision, MailSession, Policy } from '../policy.js';
 import type { QmqpRequest } from '../protocol/qmqp.js';
-import { openClientPidfd, type Client } from './peer-credentials.js';
+import type { Client } from '../client.js';
+import { openClientPidfd } from './peer-credentials.js';
 
 export interface PolicyRun {
   readonly session: MailSession;

@@ -8,7 +8,7 @@ import { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { Observable, mergeMap, timer, type Subscription } from 'rxjs';
 import { acceptConnection, closeFd, connectSocket, listenUnix, setNonBlocking, SystemError, watchReadable } from '../native/linux.js';
-import type { ListenTarget } from '../lua/engine.js';
+import type { ListenTarget } from '../policy.js';
 
 const BACKLOG = 64;
 /** After an accept error (EMFILE …), how long the listener rests before it tries again. */

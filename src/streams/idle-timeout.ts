@@ -1,4 +1,4 @@
-// Stage helper: a time limit on silence, for the per-connection hot path.
+// A time limit on silence, for the per-connection hot path (client reads, relay sends and answers).
 import { Observable, type OperatorFunction } from 'rxjs';
 
 export interface IdleTimeoutConfig<W> {

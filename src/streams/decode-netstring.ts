@@ -1,4 +1,4 @@
-// Stage: byte chunks → one netstring (or the reason it is broken).
+// Byte chunks → one netstring (or the reason it is broken): the client's request, a relay's answer.
 import { Observable, type OperatorFunction } from 'rxjs';
 import { NetstringReader, type NetstringReadResult } from '../protocol/netstring-reader.js';
 
