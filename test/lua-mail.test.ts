@@ -100,6 +100,7 @@ function handlers.sleepy(m)
 end
 function handlers.yielder(m)
   waiting = coroutine.running()
+  print('yielding')
   coroutine.yield()
   return m:reject()
 end
@@ -226,7 +227,8 @@ describe('the mail object and the handler', () => {
   it('tracks handler coroutines resumed by script code (docs/mail.md)', async () => {
     const { exchange } = await import('./helpers/qmqp.js');
     const pending = exchange(sock, mail('yielder'));
-    await new Promise((r) => setTimeout(r, 200));
+    // the handler prints, then yields in the same run: once the line is out, it waits
+    await waitFor(() => daemon.stdout().split('\n').includes('yielding'), 5000, 'the yielder to yield');
     assert.match(await printed('resumer', 'resume'), /^resume\ttrue/);
     assert.equal((await pending).response.toString(), '9:Drejected,');
   });

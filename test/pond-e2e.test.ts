@@ -42,6 +42,7 @@ qmqp_listen(dir .. '/qrelay.sock', function(m)
   end
   if user == 'sleep' then
     m:insert_header('X-Slept', '1')
+    print('sleeping')
     sleep(5)
     return m:discard()
   end
@@ -83,19 +84,24 @@ function checkRecord(record: DecodedMailRecord, expected: Expected, sentAtMs: nu
   assert.ok(record.durationUs <= BigInt(Math.ceil(elapsedMs * 1000)), `duration ${record.durationUs} µs > ${elapsedMs} ms`);
 }
 
-/** Connects, sends, waits `holdMs`, then closes without waiting for an answer. */
-function sendAndHangUp(path: string, request: Buffer, holdMs: number): Promise<void> {
+/** Connects, sends, waits until `hangUp` resolves, then closes without waiting for an answer. */
+function sendAndHangUp(path: string, request: Buffer, hangUp: () => Promise<unknown>): Promise<void> {
   return new Promise((resolve, reject) => {
     const socket = connect({ path });
     socket.on('error', reject);
     socket.on('connect', () => {
       socket.write(request);
-      setTimeout(() => {
+      hangUp().then(() => {
         socket.destroy();
         resolve();
-      }, holdMs);
+      }, reject);
     });
   });
+}
+
+/** How many times the `sleep` handler has started to sleep in `daemon`. */
+function sleepers(daemon: RunningDaemon): number {
+  return daemon.stdout().split('\n').filter((line) => line === 'sleeping').length;
 }
 
 function scenarios(makeReceiver: (dir: string) => Promise<DatagramReceiver>): void {
@@ -197,7 +203,11 @@ function scenarios(makeReceiver: (dir: string) => Promise<DatagramReceiver>): vo
     const start = Date.now();
     const started = performance.now();
     const recipients = ['sleep@example.org', 'carol@example.net'];
-    await sendAndHangUp(sock, qmqpRequest(MESSAGE, SENDER, recipients), 300);
+    const asleep = sleepers(daemon);
+    // the client waits 300 ms, and at least until the handler sleeps
+    await sendAndHangUp(sock, qmqpRequest(MESSAGE, SENDER, recipients), () =>
+      Promise.all([waitFor(() => sleepers(daemon) > asleep, 5_000, 'the handler to sleep'), new Promise((r) => setTimeout(r, 300))]),
+    );
     const record = decodeMailRecord(await receiver.next());
     const b = body(recipients);
     checkRecord(
@@ -220,7 +230,10 @@ function scenarios(makeReceiver: (dir: string) => Promise<DatagramReceiver>): vo
       const before = down.requests.length;
       const start = Date.now();
       const started = performance.now();
-      await sendAndHangUp(sock, qmqpRequest(MESSAGE, SENDER, ['hang@example.org']), 300);
+      // hangs up once the downstream server has the relayed request
+      await sendAndHangUp(sock, qmqpRequest(MESSAGE, SENDER, ['hang@example.org']), () =>
+        waitFor(() => down.requests.length > before, 5_000, 'the relayed request'),
+      );
       const record = decodeMailRecord(await receiver.next());
       assert.equal(down.requests.length, before + 1);
       const b = body(['hang@example.org']);
@@ -241,8 +254,10 @@ function scenarios(makeReceiver: (dir: string) => Promise<DatagramReceiver>): vo
   });
 
   it('sent exactly one datagram per mail', async () => {
-    await new Promise((r) => setTimeout(r, 100));
-    assert.equal(receiver.datagrams.length, 8);
+    // a last mail as a marker: a datagram sent for an earlier mail arrives before its record
+    assert.equal(await send(sock, qmqpRequest(MESSAGE, SENDER, ['discard@example.org'])), answer('Kdiscarded'));
+    assert.equal(decodeMailRecord(await receiver.next()).message, `from=<${SENDER}> to=<discard@example.org> discarded`);
+    assert.equal(receiver.datagrams.length, 9);
     assert.equal(daemon.stderr().includes('sendmsg() failed'), false, daemon.stderr());
   });
 }
@@ -320,7 +335,7 @@ describe('Pond log: address forms, failures, shutdown', () => {
     const daemon = await startDaemon({ config: CONFIG, dir, env: { LOG_SERVER: receiver.logServer, QRELAY_SHUTDOWN_GRACE_MS: '200' } });
     try {
       const client = exchange(join(dir, 'qrelay.sock'), qmqpRequest(MESSAGE, SENDER, ['sleep@example.org']));
-      await new Promise((r) => setTimeout(r, 300));
+      await waitFor(() => sleepers(daemon) === 1, 5_000, 'the handler to sleep');
       assert.equal(await daemon.stop(), 0);
       const record = decodeMailRecord(await receiver.next());
       assert.equal(record.message, `from=<${SENDER}> to=<sleep@example.org> canceled`);

@@ -205,12 +205,14 @@ describe('QMQP end to end', () => {
       const got: Buffer[] = [];
       client.on('data', (d: Buffer) => got.push(d));
       client.on('error', () => {});
+      // the daemon closes the connection when the mail is over (at once when destroyed here)
+      const clientClosed = new Promise<void>((r) => client.once('close', () => r()));
       client.write(mail('hold@x.y'));
       await waitFor(() => down.requests.some((r) => r.includes('hold@x.y')), 5000, 'relayed request');
       if (how === 'disconnect') client.destroy();
       else client.end();
       await closed;
-      await new Promise((r) => setTimeout(r, 100));
+      await clientClosed;
       assert.equal(Buffer.concat(got).length, 0);
       client.destroy();
       answer = () => netstring('Kok');
