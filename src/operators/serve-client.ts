@@ -12,6 +12,7 @@ import { isRelayingAction, type Policy } from '../policy.js';
 import { describeNetstringError, type NetstringReadResult } from '../protocol/netstring-reader.js';
 import { parseQmqpRequest, type QmqpRequest } from '../protocol/qmqp.js';
 import type { ServerBackoff } from '../actions/server-backoff.js';
+import { stopKeeping } from '../streams/client-socket.js';
 import { socketChunks } from '../streams/socket-chunks.js';
 import { systemErrorText } from '../native/linux.js';
 import type { ReceiveBudget } from '../streams/receive-budget.js';
@@ -116,7 +117,10 @@ export function serveClient(client: Client, options: ServeOptions): Observable<n
     // a connection the budget holds back is not idle
     idleTimeout<Buffer>({ each: options.timeouts.receiveIdleMs, with: () => EMPTY, paused: () => share.held }),
     decodeNetstring(listener.maxSize),
-    mergeMap((read) => serveRequest(client, read, options)),
+    mergeMap((read) => {
+      stopKeeping(socket);
+      return serveRequest(client, read, options);
+    }),
     catchError((e: unknown) => {
       if ((e as NodeJS.ErrnoException).code !== 'ECONNRESET') logDomain(client.domain, `read() failed: ${systemErrorText(e)}`);
       return EMPTY;

@@ -4,11 +4,12 @@
 // clients then wait in the kernel's listen backlog, as with a busy
 // original, instead of being accepted and reset.
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
-import { Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { Observable, mergeMap, timer, type Subscription } from 'rxjs';
 import { acceptConnection, closeFd, connectSocket, listenUnix, setNonBlocking, SystemError, watchReadable } from '../native/linux.js';
 import type { ListenTarget } from '../policy.js';
+import { acceptedSocket } from './client-socket.js';
 
 const BACKLOG = 64;
 /** After an accept error (EMFILE …), how long the listener rests before it tries again. */
@@ -167,7 +168,7 @@ function acceptOn(listener: Listener, gate: AcceptGate): Observable<Accepted> {
           return;
         }
         if (fd === undefined) return;
-        const socket = new Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+        const socket = acceptedSocket(fd);
         // every stage listens for the errors it cares about; this one
         // only makes sure no error is ever unhandled (which would crash)
         socket.on('error', ignoreError);

@@ -1,0 +1,144 @@
+// Requests are read into shared slabs that are reused from mail to mail:
+// the chunks of one connection never overlap another's (or the window the
+// next read goes to), what a connection holds grows with what it sent,
+// and the relayed bytes are exactly the received ones, also when slabs
+// are reused under concurrent large mails.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ReceiveArea } from '../src/streams/receive-pool.js';
+import { luaString, removeDir, startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
+import { downstreamServer, exchange, qmqpRequest, type DownstreamServer } from './helpers/qmqp.js';
+
+/** Fills the next `n` bytes of `area` as a read would, with `fill`. */
+function read(area: ReceiveArea, n: number, fill: number): Buffer {
+  const window = area.next();
+  assert.ok(window.length >= n, `window of ${window.length} for a read of ${n}`);
+  window.fill(fill, 0, n);
+  return area.filled(n);
+}
+
+const range = (b: Buffer): [number, number] => [b.byteOffset, b.byteOffset + b.length];
+const overlaps = (a: Buffer, b: Buffer): boolean => a.buffer === b.buffer && range(a)[0] < range(b)[1] && range(b)[0] < range(a)[1];
+
+describe('receive pool', () => {
+  it('gives each read its own bytes: chunks of concurrent connections never overlap each other or a pending window', () => {
+    const areas = Array.from({ length: 40 }, () => new ReceiveArea());
+    const chunks: Buffer[][] = areas.map(() => []);
+    for (let round = 0; round < 30; round++) {
+      areas.forEach((area, i) => chunks[i]!.push(read(area, Math.min(area.next().length, 1 + ((round * 7919 + i * 104729) % 20000)), (i * 31 + round) & 0xff)));
+    }
+    areas.forEach((area, i) => {
+      chunks[i]!.forEach((chunk, round) => assert.ok(chunk.every((b) => b === ((i * 31 + round) & 0xff)), `area ${i} chunk ${round} was overwritten`));
+      for (let j = 0; j < areas.length; j++) {
+        if (j !== i) for (const other of chunks[j]!) assert.ok(!overlaps(area.next(), other), 'a window overlaps a chunk of another connection');
+      }
+    });
+    for (const area of areas) area.release();
+  });
+
+  it('holds about what the connection sent, not more: a small request a small window, a large one windows that grow', () => {
+    const small = new ReceiveArea();
+    read(small, 2103, 1);
+    assert.ok(small.reservedBytes <= 16 * 1024, `small request holds ${small.reservedBytes}`);
+    const large = new ReceiveArea();
+    let received = 0;
+    let reads = 0;
+    while (received < 1 << 20) {
+      const n = Math.min(large.next().length, (1 << 20) - received);
+      read(large, n, 2);
+      received += n;
+      reads++;
+      assert.ok(large.reservedBytes <= Math.max(32 * 1024, 2 * received + 16 * 1024), `${large.reservedBytes} held after ${received} received`);
+    }
+    assert.ok(reads <= 16, `1 MiB took ${reads} reads`);
+    small.release();
+    large.release();
+  });
+
+  it('keeps no more after the request is complete: later reads reuse the last window', () => {
+    const area = new ReceiveArea();
+    const request = read(area, 5000, 3);
+    area.stopGrowing();
+    const held = area.reservedBytes;
+    for (let i = 0; i < 100; i++) read(area, area.next().length, 4);
+    assert.equal(area.reservedBytes, held);
+    assert.ok(request.every((b) => b === 3), 'the request was overwritten by later reads');
+    area.release();
+  });
+
+  it('reuses released slabs for later connections', () => {
+    const first = new ReceiveArea();
+    const memory = read(first, 100, 5).buffer;
+    first.release();
+    // the slab being carved stays in use; later areas carve on from it or a freed one
+    const seen = new Set<ArrayBufferLike>();
+    for (let i = 0; i < 200; i++) {
+      const area = new ReceiveArea();
+      seen.add(read(area, area.next().length, 6).buffer);
+      area.release();
+    }
+    assert.ok(seen.has(memory), 'the released slab was not reused');
+    assert.ok(seen.size <= 2, `${seen.size} slabs for one connection at a time`);
+  });
+});
+
+describe('relaying from the receive pool', () => {
+  let daemon: RunningDaemon;
+  let downstream: DownstreamServer;
+  let socket: string;
+  const dir = tempDir();
+
+  before(async () => {
+    downstream = await downstreamServer(join(dir, 'down.sock'), () => Buffer.from('3:Kok,'));
+    daemon = await startDaemon({
+      dir,
+      config: `qmqp_listen(os.getenv('TEST_DIR') .. '/qrelay.sock', function(m) return m:connect(${luaString(downstream.path)}) end)\n`,
+      readyPath: 'qrelay.sock',
+    });
+    socket = join(dir, 'qrelay.sock');
+  });
+  after(async () => {
+    await daemon.stop();
+    await downstream.close();
+    removeDir(dir);
+  });
+
+  /** The relayed request that carries `sender`. */
+  const relayedFor = (sender: string): Buffer | undefined => downstream.requests.find((q) => q.includes(Buffer.from(sender)));
+
+  it('relays concurrent mails of random bytes exactly, round after round, while slabs are reused', async () => {
+    const sizes = [1, 700, 2048, 16 * 1024 - 40, 16 * 1024 + 3, 100_000, 300_000, (1 << 20) + 17];
+    for (let round = 0; round < 3; round++) {
+      const messages = sizes.map((size) => randomBytes(size));
+      const requests = messages.map((m, i) => qmqpRequest(m, `s${round}x${i}@example.org`, ['r@example.org']));
+      // each sent in uneven pieces, so reads end anywhere
+      const answers = await Promise.all(
+        requests.map((r, i) => exchange(socket, [r.subarray(0, 1 + i), r.subarray(1 + i, r.length >> 1), r.subarray(r.length >> 1)], { pauseMs: 2 })),
+      );
+      for (const a of answers) assert.equal(a.response.toString(), '3:Kok,');
+      messages.forEach((message, i) => {
+        const relayed = relayedFor(`s${round}x${i}@example.org`);
+        assert.ok(relayed !== undefined, `mail ${i} of round ${round} was not relayed`);
+        assert.ok(relayed.includes(message), `mail ${i} of round ${round} (${message.length} bytes) arrived changed`);
+      });
+    }
+  });
+
+  it('keeps the first bytes of a slow mail intact while many other mails come and go', async () => {
+    const slowMessage = randomBytes(200_000);
+    const slowRequest = qmqpRequest(slowMessage, 'slow@example.org', ['r@example.org']);
+    const pieces = Array.from({ length: 10 }, (_, i) => slowRequest.subarray((i * slowRequest.length) / 10, ((i + 1) * slowRequest.length) / 10));
+    const slow = exchange(socket, pieces, { pauseMs: 40 });
+    const fast: Buffer[] = [];
+    for (let batch = 0; batch < 8; batch++) {
+      const messages = Array.from({ length: 6 }, () => randomBytes(60_000));
+      await Promise.all(messages.map((m, i) => exchange(socket, qmqpRequest(m, `f${batch}x${i}@example.org`, ['r@example.org']))));
+      fast.push(...messages);
+    }
+    assert.equal((await slow).response.toString(), '3:Kok,');
+    assert.ok(relayedFor('slow@example.org')?.includes(slowMessage), 'the slow mail arrived changed');
+    fast.forEach((m, k) => assert.ok(relayedFor(`f${Math.floor(k / 6)}x${k % 6}@example.org`)?.includes(m), `fast mail ${k} arrived changed`));
+  });
+});
