@@ -13,17 +13,14 @@ import { describeNetstringError, type NetstringReadResult } from '../protocol/ne
 import { parseQmqpRequest, type QmqpRequest } from '../protocol/qmqp.js';
 import type { ServerBackoff } from '../actions/server-backoff.js';
 import { stopKeeping } from '../streams/client-socket.js';
-import { socketChunks } from '../streams/socket-chunks.js';
 import { systemErrorText } from '../native/linux.js';
 import type { ReceiveBudget } from '../streams/receive-budget.js';
 import type { Timeouts } from '../timeouts.js';
 import { cancelOn } from './cancel-on.js';
 import { clientGone } from './client-gone.js';
-import { countReceived } from './count-received.js';
-import { decodeNetstring } from '../streams/decode-netstring.js';
 import { executeAction } from './execute-action.js';
-import { idleTimeout } from '../streams/idle-timeout.js';
 import { parseFailureResponse } from './parse-qmqp.js';
+import { receiveRequest } from './receive-request.js';
 import type { Client } from '../client.js';
 import { gauges } from '../metrics.js';
 import { messageTooLarge } from '../protocol/responses.js';
@@ -112,11 +109,7 @@ export function serveClient(client: Client, options: ServeOptions): Observable<n
   const { socket, listener } = client;
   gauges.connectionsInFlight++;
   const share = options.receiveBudget.open(socket);
-  return socketChunks(socket).pipe(
-    countReceived(share),
-    // a connection the budget holds back is not idle
-    idleTimeout<Buffer>({ each: options.timeouts.receiveIdleMs, with: () => EMPTY, paused: () => share.held }),
-    decodeNetstring(listener.maxSize),
+  return receiveRequest(socket, share, options.timeouts.receiveIdleMs, listener.maxSize).pipe(
     mergeMap((read) => {
       stopKeeping(socket);
       return serveRequest(client, read, options);
