@@ -233,6 +233,36 @@ describe('serveClient', () => {
       assert.ok(aDone - heldSince >= 2 * IDLE_MS, `a was answered after ${aDone - heldSince} ms`);
     });
 
+    it('gives a connection the budget held back the whole limit again once it is resumed', async () => {
+      const budget = new ReceiveBudget(1000);
+      const large = qmqpRequest('x'.repeat(3900), 'alice@example.com', ['bob@example.org']);
+      const a = await open(discardAtOnce(), { receiveBudget: budget });
+      a.peer.write(large.subarray(0, 3000));
+      await waitFor(() => budget.bytesInFlight === 3000, 5_000, 'the first 3000 bytes read');
+      // a's idle timer (re)started when those bytes were read: it fires at
+      // 1×, 2×… the limit from here, while a is held back by b
+      const aRead = Date.now();
+      const b = await open(discardAtOnce(), { receiveBudget: budget });
+      b.peer.write(REQUEST.subarray(0, 10));
+      await waitFor(() => budget.bytesInFlight === 3010, 5_000, "b's first bytes read");
+      // b trickles within the limit and completes shortly before a's timer
+      // fires for the second time: that resumes a
+      const until = (ms: number): Promise<unknown> => new Promise((r) => setTimeout(r, Math.max(0, aRead + ms - Date.now())));
+      await until(0.6 * IDLE_MS);
+      b.peer.write(REQUEST.subarray(10, 20));
+      await until(1.2 * IDLE_MS);
+      b.peer.write(REQUEST.subarray(20, 30));
+      await until(1.8 * IDLE_MS);
+      const resumedAfter = Date.now();
+      b.peer.write(REQUEST.subarray(30));
+      assert.equal(await b.received, '10:Kdiscarded,');
+      // a stays silent after its resume: closed without an answer, a whole limit later
+      assert.equal(await a.received, '');
+      await a.served;
+      const silentFor = Date.now() - resumedAfter;
+      assert.ok(silentFor >= IDLE_MS, `a was closed ${silentFor} ms after b's end resumed it`);
+    });
+
     it('does not limit the time the policy takes once the request is complete', async () => {
       const c = await open(rejectAfter(2 * IDLE_MS));
       c.peer.write(REQUEST);

@@ -12,7 +12,7 @@ import { readSocket } from '../streams/socket-chunks.js';
  * pause the socket).  Completes without a value when the client half-closes
  * or closes first, or sends nothing for `idleMs` (time during which
  * `share.held` says the budget holds the connection back does not count:
- * the limit starts over).  Errors with the socket's error.  Unsubscribing
+ * a held connection gets at least `idleMs` more once it is resumed).  Errors with the socket's error.  Unsubscribing
  * removes its socket listeners, clears its timer and tells the share that
  * reading is over (its bytes stay counted until the share is released).
  *
@@ -23,13 +23,19 @@ import { readSocket } from '../streams/socket-chunks.js';
 export function receiveRequest(socket: Socket, share: BudgetShare, idleMs: number, maxSize: number): Observable<NetstringReadResult> {
   return new Observable<NetstringReadResult>((subscriber) => {
     const reader = new NetstringReader(maxSize);
+    // the budget's resumes at the last (re)start of the timer
+    let resumes = share.resumes;
     const onTimeout = (): void => {
-      if (share.held) timer.refresh();
-      else subscriber.complete();
+      // held now, or resumed since the timer started: the limit starts over
+      if (share.held || share.resumes !== resumes) {
+        resumes = share.resumes;
+        timer.refresh();
+      } else subscriber.complete();
     };
     const timer = setTimeout(onTimeout, idleMs);
     const stopReading = readSocket(socket, subscriber, (chunk) => {
       share.add(chunk.length);
+      resumes = share.resumes;
       timer.refresh();
       const result = reader.push(chunk);
       if (result === undefined) return;

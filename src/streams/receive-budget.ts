@@ -22,11 +22,14 @@ export interface BudgetShare {
   release(): void;
   /** Reading is paused by the budget (time spent so is not the client's). */
   readonly held: boolean;
+  /** How often the budget has let this connection read again after holding it. */
+  readonly resumes: number;
 }
 
 class Share implements BudgetShare {
   bytes = 0;
   held = false;
+  resumes = 0;
   reading = true;
   released = false;
 
@@ -128,6 +131,7 @@ export class ReceiveBudget {
 
   private resume(share: Share): void {
     share.held = false;
+    share.resumes++;
     this.heldCount--;
     share.source.resume();
   }
