@@ -20,6 +20,7 @@ import { describeMetricsAddress, parseMetricsAddress, serveMetrics, type Metrics
 import { closeAllPgConnections } from './lua/libs/pg.js';
 import { accepted$, adoptListener, bindListener, closeListener, listenTargetName, removeOwnFiles, type Listener } from './streams/listener.js';
 import { ReceiveBudget, defaultReceiveBudget } from './streams/receive-budget.js';
+import { releaseAfterStartup } from './streams/release-memory.js';
 import { connectionLimits, defaultMaxConnections, DEFAULT_MAX_CONNECTIONS_PER_UID, type ConnectionLimits } from './operators/connection-limits.js';
 import { pendingSignals, signalNumber } from './streams/signals.js';
 import { createNotifier, reloadingMessage, takeListenFds, watchdogPings$, type Notifier } from './streams/systemd.js';
@@ -226,5 +227,6 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       )
       .subscribe();
     notifier.notify('READY=1');
+    releaseAfterStartup();
   });
 }

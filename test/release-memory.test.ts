@@ -2,7 +2,7 @@
 // when it collects and trims, that it waits for buffers freed late, and that it is bounded.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LARGE_PEAK, MemoryReleaser, type ReleaseEffects } from '../src/streams/release-memory.js';
+import { LARGE_PEAK, MemoryReleaser, releaseAfterStartup, type ReleaseEffects } from '../src/streams/release-memory.js';
 
 /** Effects that record what happened; scheduled work runs when the test says so. */
 function fakeProcess(bufferBytes: () => number) {
@@ -98,4 +98,13 @@ test('requests in flight again stop the rounds; the next drain resumes them', ()
   r.update(0);
   p.runAll();
   assert.deepEqual(p.log, ['collect', 'trim', 'collect', 'trim']);
+});
+
+test('after startup: one trim, a moment later, and no collection', () => {
+  const p = fakeProcess(() => 0);
+  releaseAfterStartup(p.effects);
+  assert.deepEqual(p.log, [], 'not during startup itself');
+  const waited = p.runAll();
+  assert.deepEqual(p.log, ['trim']);
+  assert.ok(waited[0]! > 0);
 });

@@ -131,7 +131,7 @@ export function printReport(run: Run): Record<string, unknown> {
   if (afterMany.size > 0) {
     out(
       `RSS after ${[...afterMany.values()][0]!.mails} relayed 2 KB mails (8 clients), MB: ` +
-        [...afterMany].map(([name, m]) => `${name} ${mb(m.bytes)} (idle +${mb(m.bytes - (idle.get(name) ?? 0))})`).join(', '),
+        [...afterMany].map(([name, m]) => `${name} ${mb(m.bytes)} (idle +${mb(m.bytes - (idle.get(name) ?? 0))}; 10 s later idle +${mb(m.after10s - (idle.get(name) ?? 0))})`).join(', '),
     );
   }
   if (burst.size > 0) {

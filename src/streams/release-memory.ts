@@ -57,6 +57,19 @@ export const processEffects: ReleaseEffects = {
   later: (f, ms) => void (ms === 0 ? setImmediate(f) : setTimeout(f, ms)).unref(),
 };
 
+/** Startup is over: compilation scratch memory goes back to the kernel soon after. */
+const AFTER_STARTUP_MS = 1000;
+
+/**
+ * Once, soon after startup: compiling the config, the Lua runtime and the
+ * WebAssembly modules leaves freed memory in glibc's heaps (largely in the
+ * arenas of V8's compiler threads), which glibc keeps for reuse.  Measured
+ * here: 80 → 72 MB resident for an idle daemon.
+ */
+export function releaseAfterStartup(effects: ReleaseEffects = processEffects): void {
+  effects.later(() => effects.trim(), AFTER_STARTUP_MS);
+}
+
 /**
  * Tracks the bytes in flight; releases memory once a large peak has drained.
  * At most MAX_ROUNDS collections per large peak; a round that finds requests
