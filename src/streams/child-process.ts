@@ -3,11 +3,18 @@
 // (stderr either the daemon's own or the stdout pipe), unsubscribing closes
 // qrelay's pipe ends and terminates the child if it still runs.
 //
-// Node's child_process rather than execa: the stdio descriptors must be our
-// own pipe fds (one pipe as both fd 1 and fd 2 for exec_raw), which execa's
-// types only admit for fds 3–9 and its stdio-array form re-pipes through
-// streams; every other execa feature (buffering, kill timer, exit hooks)
-// would be switched off here anyway.
+// Node's child_process rather than execa, by measurement.  execa 9 can
+// spawn this child (it passes any descriptor number on as fd 0, 1 or 2),
+// and its `forceKillAfterDelay` is the SIGTERM→SIGKILL escalation below;
+// but its machinery per call (option normalisation, a dozen promises and
+// abort listeners per child) made a daemon spend 1.2× the CPU per exec_raw
+// mail to /bin/true (median of 10 interleaved rounds against this file; an
+// identical second daemon in the same run: 1.00), and loading it costs
+// about 3 MB of heap.  The rest it could not have done anyway: qrelay's own
+// pipes (a `'pipe'` of execa or Node gives the child socket pairs, and
+// exec_raw needs one pipe as fd 1 and 2: test/child-process.test.ts), the
+// 255-byte output window read from that pipe, and the kill at shutdown
+// (execa's `cleanup` sends SIGTERM alone, and only when the daemon exits).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
