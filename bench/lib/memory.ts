@@ -1,8 +1,9 @@
 // The memory cases of `npm run bench`, on freshly started relays: idle RSS
 // (against a bare `node` started alongside), RSS 1 s after 100 000 relayed
-// 2 KB mails (and 10 s after: V8's memory reducer, which shrinks the young
-// generation grown under load and collects the garbage left in the old one,
-// runs about 8 s after the allocation rate drops), and RSS around a burst of
+// 2 KB mails and 10 s after (whether it settles without traffic: V8 shrinks
+// the young generation grown under load only in a full collection after the
+// allocation rate has been low for some seconds, and an idle daemon
+// allocates too little to cause one), and RSS around a burst of
 // 50 concurrent 16 MiB mails, sampled every 100 ms until 5 s after the last
 // answer.
 import { SIZES } from './cases.js';
