@@ -99,7 +99,9 @@ end)`,
     assert.deepEqual(servers.k!.requests[0], servers.z!.requests[0], 'every server gets the same request');
     await daemon.waitForStderr(new RegExp(`server=${literal(refused.three!)}: Failed to connect: Connection refused \\(failures=1, skipped for 10 s\\)`));
     await daemon.waitForStderr(new RegExp(`server=${literal(servers.z!.path)}: answered Ztry later`));
-    await daemon.waitForStderr(new RegExp(`relay server=${literal(servers.k!.path)} tried=3 answer=K`));
+    await daemon.waitForStderr(new RegExp(`action=connect target=${literal(servers.k!.path)} tried=3 answer=K`));
+    // the line per mail says it: no separate relay line (QRELAY_LOG=quiet has one, below)
+    assert.doesNotMatch(daemon.stderr(), /relay server=/);
   });
 
   it("spreads mails over the healthy servers with order='random'", async () => {
@@ -117,7 +119,7 @@ end)`,
     assert.equal(await send(sock, mail('closer')), framed('Zrelay failed'));
     assert.equal(servers.closer!.requests.length, 1);
     assert.equal(servers.after!.connections(), 0, 'the next server was not tried');
-    await daemon.waitForStderr(new RegExp(`server=${literal(servers.closer!.path)}: Peer closed the socket prematurely.*\\n.*relay server=${literal(servers.closer!.path)} tried=1 answer=Z`));
+    await daemon.waitForStderr(new RegExp(`server=${literal(servers.closer!.path)}: Peer closed the socket prematurely.*\\n.*action=connect target=${literal(servers.closer!.path)} tried=1 answer=Z`));
   });
 
   it('gives up on a server that does not answer within the timeout option, without trying the next', async () => {
@@ -199,13 +201,13 @@ end)`,
       assert.equal(await send(sock, mail('one')), framed('Ksecond'));
       const failedAt = Date.now();
       await daemon.waitForStderr(new RegExp(`server=${literal(down.address)}: Connect timeout \\(failures=1, skipped for 4 s\\)`));
-      await daemon.waitForStderr(/relay server=\S+second\.sock tried=2 answer=K/);
+      await daemon.waitForStderr(/action=connect target=\S+second\.sock tried=2 answer=K/);
 
       // second mail: straight to the second server, no connect timeout paid
       const started = Date.now();
       assert.equal(await send(sock, mail('two')), framed('Ksecond'));
       assert.ok(Date.now() - started < 1_500, `took ${Date.now() - started} ms: a connect timeout was paid`);
-      await waitFor(() => (daemon.stderr().match(/relay server=\S+second\.sock tried=1 answer=K/g) ?? []).length === 1);
+      await waitFor(() => (daemon.stderr().match(/action=connect target=\S+second\.sock tried=1 answer=K/g) ?? []).length === 1);
 
       // the server is back, but still in backoff: no connection attempt at all
       await down.open();
@@ -263,7 +265,7 @@ qmqp_listen(os.getenv('TEST_DIR') .. '/qrelay.sock', function(m) return m:connec
       assert.match(daemon.stdout(), new RegExp(`^resolved\\t127\\.0\\.0\\.5:${port}$`, 'm'));
       assert.equal(await send(sock, mail('a')), framed('Ksix'));
       assert.equal(first.requests.length, 1);
-      await daemon.waitForStderr(new RegExp(`relay server=127\\.0\\.0\\.6:${port} tried=2 answer=K`));
+      await daemon.waitForStderr(new RegExp(`action=connect target=127\\.0\\.0\\.6:${port} tried=2 answer=K`));
 
       writeFileSync(hosts, '127.0.0.1 localhost\n127.0.0.7 mx.fleet.test\n127.0.0.8 mx.fleet.test\n');
       daemon.child.kill('SIGHUP');
@@ -280,6 +282,29 @@ qmqp_listen(os.getenv('TEST_DIR') .. '/qrelay.sock', function(m) return m:connec
     } finally {
       assert.equal(await daemon.stop(), 0);
       for (const server of [first, ...others]) await server.close();
+      removeDir(dir);
+    }
+  });
+});
+
+describe('connect with several servers, QRELAY_LOG=quiet', () => {
+  it('names the server that answered in a relay line of the mail, as there is no line per mail', async () => {
+    const dir = tempDir();
+    const k = await downstreamServer(join(dir, 'k.sock'), answering('Kqueued'));
+    const refusedAt = await refusingAddress();
+    const daemon = await startDaemon({
+      dir,
+      env: { QRELAY_LOG: 'quiet' },
+      config: `qmqp_listen(os.getenv('TEST_DIR') .. '/qrelay.sock', function(m) return m:connect(${JSON.stringify(refusedAt)}, ${JSON.stringify(k.path)}) end)`,
+    });
+    try {
+      assert.equal(await send(join(dir, 'qrelay.sock'), mail('quiet')), framed('Kqueued'));
+      const uid = process.getuid!();
+      await daemon.waitForStderr(new RegExp(`^\\[pid=${process.pid} uid=${uid}\\] relay server=${literal(k.path)} tried=2 answer=K$`, 'm'));
+      assert.doesNotMatch(daemon.stderr(), /action=connect/);
+    } finally {
+      await daemon.stop();
+      await k.close();
       removeDir(dir);
     }
   });

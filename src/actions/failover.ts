@@ -5,6 +5,7 @@
 // (the server may have queued the mail: a duplicate is worse than a Z).
 // Servers that failed are skipped for a while (src/actions/server-backoff.ts).
 import { Observable, concatMap, defer, from, last, map, takeWhile, tap } from 'rxjs';
+import { logMails } from '../log.js';
 import type { Action } from '../policy.js';
 import type { Timeouts } from '../timeouts.js';
 import type { ActionResult } from './action-result.js';
@@ -77,7 +78,9 @@ export function relayToServers(action: ConnectAction, request: readonly Buffer[]
       takeWhile(({ attempt }) => movesOn(attempt), true),
       last(),
       map(({ server, attempt }): ActionResult => {
-        log.push(`relay server=${server} tried=${tried} answer=${attempt.result.response[0] ?? ''}`);
+        // the line per mail names the server and the count (target=, tried=);
+        // without it (QRELAY_LOG=quiet) this line says which server answered
+        if (!logMails) log.push(`relay server=${server} tried=${tried} answer=${attempt.result.response[0] ?? ''}`);
         return { response: attempt.result.response, log, relay: { server, tried } };
       }),
     );
