@@ -4,7 +4,7 @@
 // answer), and a downstream whose listen backlog is full (docs/actions.md, connect).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -80,6 +80,31 @@ describe('the global connection cap', () => {
       assert.equal(daemon.stderr().match(/Connection limit of 4 reached/g)?.length, 1);
       for (const h of held) h.socket.destroy();
       assert.equal(await send(sock, mail('ok')), '10:Kdiscarded,');
+    });
+  });
+});
+
+describe('the listen backlog', () => {
+  // the original listens with a backlog of 64; qrelay asks for the system's
+  // maximum (net.core.somaxconn), so a burst of clients waits instead of
+  // finding the backlog full (docs/differences.md)
+  const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'latin1'));
+  const clients = Math.min(300, somaxconn - 8);
+  it(`queues ${clients} clients at the cap without refusing a connect`, { skip: clients <= 64 + 4 ? 'net.core.somaxconn is too small here' : false }, async () => {
+    await withDaemon(`max_connections = 4\nmax_connections_per_uid = 0\n${HANDLER}`, async (daemon, sock) => {
+      const held = Array.from({ length: 4 }, () => sendAndWait(sock, mail('hold')));
+      await daemon.waitForStderr(/^Connection limit of 4 reached/m);
+      const errors: string[] = [];
+      const waiting = Array.from({ length: clients }, () => {
+        const w = sendAndWait(sock, mail('ok'));
+        w.socket.on('error', (e: NodeJS.ErrnoException) => errors.push(e.code ?? e.message));
+        return w;
+      });
+      await Promise.all(waiting.map((w) => new Promise((r) => (w.socket.connecting ? w.socket.once('connect', r).once('error', r) : r(undefined)))));
+      assert.deepEqual(errors, [], 'every connect was queued');
+      for (const h of held) h.socket.destroy();
+      const answers = await Promise.all(waiting.map((w) => w.answer));
+      assert.deepEqual(answers, Array(clients).fill('10:Kdiscarded,'));
     });
   });
 });

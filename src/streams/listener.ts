@@ -11,7 +11,14 @@ import { acceptConnection, closeFd, connectSocket, listenUnix, setNonBlocking, S
 import type { ListenTarget } from '../policy.js';
 import { acceptedSocket } from './client-socket.js';
 
-const BACKLOG = 64;
+/**
+ * The listen backlog: the system's maximum (the kernel caps the request at
+ * net.core.somaxconn), where the original asks for 64.  Clients are local
+ * and each connection is one mail: a burst larger than the backlog would
+ * make non-blocking clients fail with EAGAIN while the daemon has capacity
+ * to spare a moment later.
+ */
+const BACKLOG = 65_535;
 /** After an accept error (EMFILE …), how long the listener rests before it tries again. */
 const ACCEPT_ERROR_PAUSE_MS = 1_000;
 
