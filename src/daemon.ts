@@ -4,7 +4,6 @@
 // streams; shutdown is "stop accepting, let mails in flight finish within a
 // grace period, then cancel them".
 import { totalmem } from 'node:os';
-import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ReplaySubject, Subject, concat, defer, finalize, ignoreElements, mergeMap, of, take, takeUntil, tap, throttle, timer } from 'rxjs';
 import { ServerBackoff } from './actions/server-backoff.js';
@@ -14,9 +13,10 @@ import { LuaEngine, type ListenRequest } from './lua/engine.js';
 import { createMailLogger, type MailLogger } from './operators/pond-log.js';
 import { withPeerCredentials } from './operators/peer-credentials.js';
 import { serveClient } from './operators/serve-client.js';
+import type { Registry } from 'prom-client';
 import { backoffGauges, enableMetrics, gaugeFrom, registry } from './metrics.js';
 import { runningChildCount, terminateAllChildren } from './streams/child-process.js';
-import { describeMetricsAddress, parseMetricsAddress, serveMetrics, type MetricsAddress, type MetricsServer } from './streams/metrics-server.js';
+import { describeMetricsAddress, metricsListenHandler, serveMetrics, type MetricsAddress, type MetricsServer } from './streams/metrics-server.js';
 import { closeAllPgConnections } from './lua/libs/pg.js';
 import { accepted$, adoptListener, bindListener, closeListener, listenTargetName, removeOwnFiles, type Listener } from './streams/listener.js';
 import { ReceiveBudget, defaultReceiveBudget } from './streams/receive-budget.js';
@@ -43,34 +43,27 @@ function logStartup(configPath: string, listeners: readonly Listener[], version:
   if (metrics !== undefined) logPlain(`metrics: listen=${logValue(describeMetricsAddress(metrics))} path=/metrics`);
 }
 
-/** Each worker would bind the same metrics address; the primary serves none yet. */
-export const METRICS_WITH_WORKERS = 'metrics_listen is not available with --workers yet';
+/** How the registry is served once startup succeeded: on the address, or (in a worker) to the primary. */
+type ServeRegistry = (address: MetricsAddress, registry: Registry) => Promise<MetricsServer>;
 
 /** `metrics_listen()` during the config load, then the server once startup succeeded. */
-function metricsHost(refusal: string | undefined): { listen: (text: string) => string | undefined; start: () => Promise<MetricsServer | undefined>; readonly address: MetricsAddress | undefined } {
-  let address: MetricsAddress | undefined;
+function metricsHost(serve: ServeRegistry): { listen: (text: string) => string | undefined; start: () => Promise<MetricsServer | undefined>; readonly address: MetricsAddress | undefined } {
+  const handler = metricsListenHandler();
   return {
-    listen: (text) => {
-      if (refusal !== undefined) return refusal;
-      if (address !== undefined) return 'metrics_listen may be called only once';
-      const parsed = parseMetricsAddress(text);
-      if (typeof parsed === 'string') return parsed;
-      // relative paths: against the config's folder, where the load runs
-      address = parsed.kind === 'unix' ? { kind: 'unix', path: resolve(parsed.path) } : parsed;
-      return undefined;
-    },
+    listen: handler.listen,
     start: async () => {
+      const address = handler.address;
       if (address === undefined) return undefined;
       enableMetrics();
       gaugeFrom('qrelay_child_processes', 'Programs started by exec and exec_raw that are running (or not yet reaped)', runningChildCount);
       try {
-        return await serveMetrics(address, registry);
+        return await serve(address, registry);
       } catch (e) {
         throw new ConfigError((e as Error).message);
       }
     },
     get address() {
-      return address;
+      return handler.address;
     },
   };
 }
@@ -84,6 +77,8 @@ export interface WorkerRole {
   readonly listenFds: readonly (readonly number[])[];
   /** Where READY/RELOADING go instead of systemd: to the primary. */
   readonly notifier: Notifier;
+  /** Metrics go to the primary, which serves the sum of its workers' (src/worker-metrics.ts). */
+  serveMetrics(registry: Registry): Promise<MetricsServer>;
 }
 
 /**
@@ -124,7 +119,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   let mailLog: MailLogger | undefined;
   let receiveBudget: ReceiveBudget;
   let limits: ConnectionLimits;
-  const metrics = metricsHost(options.worker === undefined ? undefined : METRICS_WITH_WORKERS);
+  const worker = options.worker;
+  const metrics = metricsHost(worker === undefined ? serveMetrics : (_address, registry) => worker.serveMetrics(registry));
   let metricsServer: MetricsServer | undefined;
   try {
     engine = await LuaEngine.load(
@@ -150,7 +146,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     removeOwnFiles(opened);
     return 1;
   }
-  if (logMails) logStartup(options.configPath, opened, options.version, metrics.address);
+  // a worker's metrics are served by the primary, which logs the address
+  if (logMails) logStartup(options.configPath, opened, options.version, worker === undefined ? metrics.address : undefined);
 
   const notifier = options.worker?.notifier ?? createNotifier();
   const backoff = new ServerBackoff({ firstMs: options.timeouts.serverBackoffFirstMs, maxMs: options.timeouts.serverBackoffMaxMs });

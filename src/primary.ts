@@ -3,18 +3,22 @@
 // so the kernel spreads connections; no round trip through the primary),
 // each with a Lua state of its own loaded from the same config.  The
 // primary handles no mail: it relays SIGHUP (every worker runs reload()),
-// drains every worker on SIGTERM, replaces a worker that dies, and alone
-// talks to systemd (READY, RELOADING, STOPPING, WATCHDOG).
+// drains every worker on SIGTERM, replaces a worker that dies, alone
+// talks to systemd (READY, RELOADING, STOPPING, WATCHDOG), and serves the
+// sum of the workers' metrics (src/worker-metrics.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeFd } from './native/linux.js';
-import { logPlain } from './log.js';
+import type { Registry } from 'prom-client';
+import { logMails, logPlain, logValue } from './log.js';
 import { ConfigError } from './errors.js';
 import { LuaEngine } from './lua/engine.js';
 import { bindListeningFd } from './streams/listener.js';
+import { describeMetricsAddress, metricsListenHandler, serveMetrics, type MetricsAddress, type MetricsServer } from './streams/metrics-server.js';
 import { pendingSignals, signalNumber } from './streams/signals.js';
 import { createNotifier, reloadingMessage, takeListenFds, watchdogPings$, type Notifier } from './streams/systemd.js';
 import type { Timeouts } from './timeouts.js';
-import { METRICS_WITH_WORKERS, type WorkerRole } from './daemon.js';
+import type { WorkerRole } from './daemon.js';
+import type { WorkerMetrics } from './worker-metrics.js';
 
 /** Environment variable telling a worker its inherited listeners (JSON: fds per qmqp_listen call). */
 export const WORKER_FDS_VARIABLE = 'QRELAY_WORKER_FDS';
@@ -27,14 +31,22 @@ export interface PrimaryOptions {
   readonly workers: number;
 }
 
+interface ConfigSockets {
+  /** The listening descriptors of each qmqp_listen call. */
+  readonly groups: number[][];
+  /** Where metrics_listen asked the metrics to be served. */
+  readonly metrics: MetricsAddress | undefined;
+}
+
 /** The listening descriptors of the config's qmqp_listen calls, bound (or taken from systemd) here. */
-async function bindConfigListeners(options: PrimaryOptions): Promise<number[][]> {
+async function bindConfigListeners(options: PrimaryOptions): Promise<ConfigSockets> {
   const groups: number[][] = [];
+  const metrics = metricsListenHandler();
   try {
     const engine = await LuaEngine.load(
       options.configPath,
       {
-        metricsListen: () => METRICS_WITH_WORKERS,
+        metricsListen: metrics.listen,
         listen: (request) => {
           if (request.target.kind !== 'systemd') {
             groups.push([bindListeningFd(request.target)]);
@@ -50,7 +62,7 @@ async function bindConfigListeners(options: PrimaryOptions): Promise<number[][]>
     if (groups.flat().length === 0) throw new ConfigError('No QMQP listeners configured');
     engine.numberSetting('max_bytes_in_flight');
     engine.finishStartup();
-    return groups;
+    return { groups, metrics: metrics.address };
   } catch (e) {
     groups.flat().forEach(closeFd);
     throw e;
@@ -81,7 +93,27 @@ export function workerRole(): WorkerRole | undefined {
   delete process.env[WORKER_FDS_VARIABLE];
   // a worker whose primary is gone drains and exits
   process.on('disconnect', () => process.kill(process.pid, 'SIGTERM'));
-  return { listenFds: JSON.parse(fds) as number[][], notifier: primaryChannelNotifier() };
+  return {
+    listenFds: JSON.parse(fds) as number[][],
+    notifier: primaryChannelNotifier(),
+    // loaded only by the workers of a config with metrics_listen
+    serveMetrics: async (registry: Registry): Promise<MetricsServer> => (await import('./worker-metrics.js')).answerMetricsRequests(registry),
+  };
+}
+
+/**
+ * Serves the sum of the workers' metrics on `address` (prom-client loaded
+ * only here); a failure is a startup error, which closes the listeners.
+ */
+async function serveWorkerMetrics(address: MetricsAddress, workers: () => Iterable<ChildProcess>, groups: number[][]): Promise<{ source: WorkerMetrics; server: MetricsServer; address: MetricsAddress }> {
+  const { WorkerMetrics } = await import('./worker-metrics.js');
+  const source = new WorkerMetrics(workers);
+  try {
+    return { source, server: await serveMetrics(address, source), address };
+  } catch (e) {
+    groups.flat().forEach(closeFd);
+    throw new ConfigError((e as Error).message);
+  }
 }
 
 /** Runs the primary until every worker has stopped; resolves with the exit status. */
@@ -89,8 +121,13 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   const stopSignals = pendingSignals('SIGTERM', 'SIGINT', 'SIGQUIT');
   const hangups = pendingSignals('SIGHUP');
   let groups: number[][];
+  let metrics: { readonly source: WorkerMetrics; readonly server: MetricsServer; readonly address: MetricsAddress } | undefined;
+  /** Workers and whether each has reported READY since it started or was last told to reload. */
+  const workers = new Map<ChildProcess, { ready: boolean }>();
   try {
-    groups = await bindConfigListeners(options);
+    const sockets = await bindConfigListeners(options);
+    groups = sockets.groups;
+    if (sockets.metrics !== undefined) metrics = await serveWorkerMetrics(sockets.metrics, () => workers.keys(), groups);
   } catch (e) {
     stopSignals.stop();
     hangups.stop();
@@ -102,8 +139,6 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   const notifier = createNotifier();
   const env = workerEnvironment(groups);
   const stdio = ['inherit', 'inherit', 'inherit', 'ipc', ...groups.flat()] as const;
-  /** Workers and whether each has reported READY since it started or was last told to reload. */
-  const workers = new Map<ChildProcess, { ready: boolean }>();
   let stopping = false;
   let announced = false;
 
@@ -113,6 +148,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
       hangups.stop();
       watchdog.unsubscribe();
       notifier.close();
+      metrics?.server.close();
       groups.flat().forEach(closeFd);
       resolve(status);
     };
@@ -122,12 +158,13 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
       const state = { ready: false, everReady: false };
       workers.set(child, state);
       child.on('message', (message: { notify?: string }) => {
-        if (message.notify !== 'READY=1') return;
+        if (metrics?.source.received(message) === true || message.notify !== 'READY=1') return;
         state.ready = true;
         state.everReady = true;
         if (allReady() && workers.size === options.workers && !stopping) {
           notifier.notify('READY=1');
           if (!announced) logPlain(`${options.workers} workers ready`);
+          if (!announced && metrics !== undefined && logMails) logPlain(`metrics: listen=${logValue(describeMetricsAddress(metrics.address))} path=/metrics workers=${options.workers}`);
           announced = true;
         }
       });
@@ -146,6 +183,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
           return;
         }
         logPlain(`worker pid=${child.pid} exited (${signal ?? `status ${code}`}); starting a new one`);
+        metrics?.source.workerReplaced();
         start();
       });
     };

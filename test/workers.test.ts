@@ -3,6 +3,9 @@
 // worker is replaced, SIGTERM drains them all; `--workers 1` is the plain daemon.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { get } from 'node:http';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { MAIN, removeDir, startDaemon, tempDir, waitFor, type RunningDaemon } from './helpers/daemon.js';
@@ -107,6 +110,110 @@ describe('--workers', () => {
       const r = spawnSync(process.execPath, [MAIN, '--workers', value], { encoding: 'utf8', timeout: 20_000 });
       assert.equal(r.status, 1, value);
       assert.match(r.stderr, /^qrelay: Option '--workers'[^]*\nUsage: qrelay \[--config PATH\] \[--workers N\|auto\]\n$/);
+    }
+  });
+});
+
+// each worker says which process served a mail: its pid, read once per Lua state
+const METRICS_CONFIG = `local stat = io.open('/proc/self/stat')
+local pid = stat:read('n')
+stat:close()
+metrics_listen(os.getenv('TEST_DIR') .. '/metrics.sock')
+qmqp_listen(os.getenv('TEST_DIR') .. '/qrelay.sock', function(m)
+  print('served by ' .. pid)
+  io.stdout:flush()
+  return m:discard()
+end)
+`;
+
+function scrape(socketPath: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    get({ socketPath, path: '/metrics' }, (response) => {
+      let body = '';
+      response.on('data', (d: Buffer) => (body += d.toString()));
+      response.on('end', () => (response.statusCode === 200 ? resolve(body) : reject(new Error(`status ${response.statusCode}: ${body}`))));
+    }).on('error', reject);
+  });
+}
+
+/** The value of one sample line (`name{labels} value`), or undefined. */
+function sample(body: string, series: string): number | undefined {
+  const line = body.split('\n').find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('--workers with metrics_listen', () => {
+  it("serves the sum of the workers' metrics from the primary, and counts a replaced worker", async () => {
+    const dir = tempDir();
+    const daemon = await startDaemon({
+      config: METRICS_CONFIG,
+      dir,
+      args: ['--config', join(dir, 'config.lua'), '--workers', '2'],
+      ready: (_out, err) => err.includes('2 workers ready'),
+    });
+    try {
+      const sock = join(dir, 'qrelay.sock');
+      const metrics = join(dir, 'metrics.sock');
+      const servedBy = (): Map<number, number> => {
+        const counts = new Map<number, number>();
+        for (const m of daemon.stdout().matchAll(/^served by (\d+)$/gm)) counts.set(Number(m[1]), (counts.get(Number(m[1])) ?? 0) + 1);
+        return counts;
+      };
+      // until both workers have served mail (the kernel chooses which accepts)
+      let sent = 0;
+      for (let batch = 0; batch < 50 && servedBy().size < 2; batch++) {
+        const answers = await Promise.all(Array.from({ length: 10 }, () => send(sock, MAIL)));
+        assert.deepEqual(answers, Array(10).fill('10:Kdiscarded,'));
+        sent += 10;
+        await waitFor(() => [...servedBy().values()].reduce((a, b) => a + b, 0) === sent, 5_000, 'the lines of the mails');
+      }
+      assert.equal(servedBy().size, 2, 'both workers served mail');
+      assert.match(daemon.stderr(), new RegExp(`^metrics: listen=${metrics.replace(/[.]/g, '\\.')} path=/metrics workers=2$`, 'm'));
+      const series = `qrelay_mails_total{listener="${sock}",action="discard",answer="K"}`;
+      let body = await scrape(metrics);
+      assert.equal(sample(body, series), sent, 'the mails of both workers');
+      assert.equal(sample(body, 'qrelay_workers'), 2);
+      assert.equal(sample(body, 'qrelay_worker_restarts_total'), 0);
+      assert.equal(sample(body, 'qrelay_connections_in_flight'), 0);
+      assert.equal(sample(body, `qrelay_mail_duration_seconds_count{action="discard"}`), sent);
+
+      // a replaced worker's counts are gone; the new one starts from 0
+      const [victim] = liveChildren(daemon);
+      const lost = servedBy().get(victim!) ?? 0;
+      process.kill(victim!, 'SIGKILL');
+      await daemon.waitForStderr(new RegExp(`worker pid=${victim} exited \\(SIGKILL\\); starting a new one`));
+      await waitFor(() => liveChildren(daemon).length === 2 && !liveChildren(daemon).includes(victim!), 10_000, 'a new worker');
+      await waitFor(() => daemon.stderr().split('listening: ').length - 1 === 3, 10_000, 'the new worker listening');
+      body = await scrape(metrics);
+      assert.equal(sample(body, series), sent - lost);
+      assert.equal(sample(body, 'qrelay_worker_restarts_total'), 1);
+      assert.equal(sample(body, 'qrelay_workers'), 2);
+      assert.equal(await daemon.stop(), 0);
+      assert.equal(existsSync(metrics), false, 'the socket file is removed at exit');
+    } finally {
+      await daemon.stop();
+      removeDir(dir);
+    }
+  });
+
+  it('refuses to start when the metrics address is taken, naming it', async () => {
+    const dir = tempDir();
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const { port } = taken.address() as AddressInfo;
+    const daemon = await startDaemon({
+      config: `metrics_listen('127.0.0.1:${port}')\nqmqp_listen(os.getenv('TEST_DIR') .. '/qrelay.sock', function(m) return m:discard() end)`,
+      dir,
+      args: ['--config', join(dir, 'config.lua'), '--workers', '2'],
+      noWait: true,
+    });
+    try {
+      assert.equal(await daemon.exited, 1);
+      assert.match(daemon.stderr(), new RegExp(`^metrics_listen\\('127\\.0\\.0\\.1:${port}'\\): .*EADDRINUSE`, 'm'));
+      assert.doesNotMatch(daemon.stderr(), /workers ready/);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+      removeDir(dir);
     }
   });
 });

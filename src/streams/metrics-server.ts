@@ -4,7 +4,6 @@
 import { lstatSync, unlinkSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { resolve } from 'node:path';
-import type { Registry } from 'prom-client';
 import { removeStale } from './listener.js';
 
 export type MetricsAddress = { readonly kind: 'unix'; readonly path: string } | { readonly kind: 'tcp'; readonly host: string; readonly port: number };
@@ -23,8 +22,35 @@ export function parseMetricsAddress(text: string): MetricsAddress | string {
   return { kind: 'tcp', host, port };
 }
 
+/**
+ * `metrics_listen()` while the config loads: `listen` checks the address
+ * and records it (a relative path against the current folder, which is
+ * the config's during the load), or returns the error text for the script.
+ */
+export function metricsListenHandler(): { listen: (text: string) => string | undefined; readonly address: MetricsAddress | undefined } {
+  let address: MetricsAddress | undefined;
+  return {
+    listen: (text) => {
+      if (address !== undefined) return 'metrics_listen may be called only once';
+      const parsed = parseMetricsAddress(text);
+      if (typeof parsed === 'string') return parsed;
+      address = parsed.kind === 'unix' ? { kind: 'unix', path: resolve(parsed.path) } : parsed;
+      return undefined;
+    },
+    get address() {
+      return address;
+    },
+  };
+}
+
 export function describeMetricsAddress(a: MetricsAddress): string {
   return a.kind === 'unix' ? a.path : a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/** What is served: a prom-client Registry, or the sum of the workers' registries. */
+export interface MetricsSource {
+  metrics(): Promise<string>;
+  readonly contentType: string;
 }
 
 export interface MetricsServer {
@@ -33,7 +59,7 @@ export interface MetricsServer {
 }
 
 /** Starts serving `registry`; rejects with a message naming the address when it cannot listen. */
-export async function serveMetrics(address: MetricsAddress, registry: Registry): Promise<MetricsServer> {
+export async function serveMetrics(address: MetricsAddress, registry: MetricsSource): Promise<MetricsServer> {
   const server: Server = createServer((request, response) => {
     if (request.method !== 'GET' || (request.url ?? '').split('?')[0] !== '/metrics') {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('metrics are at /metrics\n');
