@@ -17,7 +17,6 @@ import type { Registry } from 'prom-client';
 import { backoffGauges, enableMetrics, gaugeFrom, registry } from './metrics.js';
 import { runningChildCount, terminateAllChildren } from './streams/child-process.js';
 import { describeMetricsAddress, metricsListenHandler, serveMetrics, type MetricsAddress, type MetricsServer } from './streams/metrics-server.js';
-import { closeAllPgConnections } from './lua/libs/pg.js';
 import { accepted$, adoptListener, bindListener, closeListener, listenTargetName, removeOwnFiles, type Listener } from './streams/listener.js';
 import { ReceiveBudget, defaultReceiveBudget } from './streams/receive-budget.js';
 import { releaseAfterStartup } from './streams/release-memory.js';
@@ -129,8 +128,8 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       { runTimeLimitMs: options.timeouts.luaRunTimeMs },
     );
     if (opened.length === 0) throw new ConfigError('No QMQP listeners configured');
-    receiveBudget = new ReceiveBudget(engine.numberSetting('max_bytes_in_flight') ?? defaultReceiveBudget(totalmem()));
     const settings = engine.finishStartup();
+    receiveBudget = new ReceiveBudget(settings.maxBytesInFlight ?? defaultReceiveBudget(totalmem()));
     mailLog = settings.logServer === undefined ? undefined : createMailLogger(settings.logServer);
     limits = connectionLimits({
       maxConnections: settings.maxConnections ?? defaultMaxConnections(),
@@ -208,7 +207,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
       of(undefined).pipe(
         tap(() => {
           terminateAllChildren();
-          closeAllPgConnections();
+          engine.shutdown();
         }),
         ignoreElements(),
       ),

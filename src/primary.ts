@@ -60,7 +60,6 @@ async function bindConfigListeners(options: PrimaryOptions): Promise<ConfigSocke
       { runTimeLimitMs: options.timeouts.luaRunTimeMs },
     );
     if (groups.flat().length === 0) throw new ConfigError('No QMQP listeners configured');
-    engine.numberSetting('max_bytes_in_flight');
     engine.finishStartup();
     return { groups, metrics: metrics.address };
   } catch (e) {

@@ -111,7 +111,6 @@ export async function runCheck(args: readonly string[]): Promise<number> {
     engine = await LuaEngine.load(parsed.configPath, { listen: (request) => void listeners.push(request), metricsListen }, { dryRun: true });
     if (listeners.length === 0) throw new ConfigError('No QMQP listeners configured');
     // the settings the daemon reads after the load, with the same errors
-    engine.numberSetting('max_bytes_in_flight');
     const settings = engine.finishStartup();
     logServer = settings.logServer === undefined ? undefined : formatAddress(settings.logServer);
   } catch (e) {

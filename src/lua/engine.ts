@@ -14,9 +14,9 @@ import { changeDirectory, configDirectory } from './config-path.js';
 import { DEFAULT_TIMEOUTS } from '../timeouts.js';
 import { ConfigError } from '../errors.js';
 import { DRY_RUN_REFUSAL } from './errors.js';
-import { installLibraries, installLibrary, type LibraryContext } from './libraries.js';
-import { filesLibrary } from './libs/files.js';
-import { MAX_LUA_MEMORY_LIMIT, MIN_LUA_MEMORY_LIMIT } from './heap-limit.js';
+import { installLibraries, shutdownLibraries } from './libraries.js';
+import type { LibraryContext, LibraryHost, Operation } from './library.js';
+import { readSettings, SETTING_GLOBALS, type Settings } from './settings.js';
 
 export interface ListenRequest {
   readonly handler: number;
@@ -35,22 +35,18 @@ export interface StartupHost {
 /** How a run of the script's `reload()` went: `none` when the script defines none. */
 export type ReloadOutcome = { readonly kind: 'none' | 'ran' } | { readonly kind: 'failed'; readonly error: string };
 
-/** A suspended Lua call waits for this; its values are the call's results. */
-export type Operation = (args: LuaArg[]) => Observable<LuaPushable[]>;
-
-/** What the config decided besides its listeners, read once after it ran. */
-export interface StartupSettings {
+/**
+ * What the config decided besides its listeners, read once after it ran:
+ * qrelay's own settings (settings.ts; undefined where not set: the
+ * daemon's default) and the log server.
+ */
+export interface StartupSettings extends Omit<Settings, 'luaMemoryLimit'> {
   readonly logServer: SocketAddress | undefined;
-  /** `max_connections_per_uid` (undefined: not set, the daemon's default; 0: off). */
-  readonly maxConnectionsPerUid: number | undefined;
-  /** `max_connections` (undefined: not set, the daemon's default). */
-  readonly maxConnections: number | undefined;
 }
 
 interface Entry {
   load_config: number;
   finish_startup: number;
-  number_setting: number;
   settings: number;
   dispatch: number;
   resume: number;
@@ -76,7 +72,7 @@ function luaSource(name: string): Buffer {
   return readFileSync(new URL(`../../src/lua/${name}`, import.meta.url));
 }
 
-export class LuaEngine implements Policy {
+export class LuaEngine implements Policy, LibraryHost {
   private readonly addresses = new AddressBook();
   private readonly waiting = new Map<number, (values: LuaArg[]) => void>();
   private readonly operations = new Map<string, Operation>([
@@ -115,26 +111,16 @@ export class LuaEngine implements Policy {
    * `lua_memory_limit` and returns the other settings.  Throws ConfigError.
    */
   finishStartup(): StartupSettings {
-    const [memoryLimit, perUid, total] = this.lua.call(this.entry.settings, []);
-    const limit = integerSetting('lua_memory_limit', memoryLimit, MIN_LUA_MEMORY_LIMIT, MAX_LUA_MEMORY_LIMIT);
-    const maxConnectionsPerUid = integerSetting('max_connections_per_uid', perUid, 0, 1_000_000);
-    const maxConnections = integerSetting('max_connections', total, 1, 1_000_000);
+    const { luaMemoryLimit, ...settings } = readSettings(this.lua.call(this.entry.settings, SETTING_GLOBALS));
     const [kind, value] = this.lua.call(this.entry.finish_startup, []);
     const logServer = this.logServerAddress(kind, value);
-    if (limit !== undefined) this.lua.limitMemory(limit);
-    return { logServer, maxConnectionsPerUid, maxConnections };
+    if (luaMemoryLimit !== undefined) this.lua.limitMemory(luaMemoryLimit);
+    return { ...settings, logServer };
   }
 
-  /**
-   * A positive number the script assigned to the global `name` (an
-   * extension of ours, e.g. `max_bytes_in_flight`), or undefined when unset.
-   * Throws a ConfigError for anything else.
-   */
-  numberSetting(name: string): number | undefined {
-    const [value, type] = this.lua.call(this.entry.number_setting, [name]);
-    if (value === undefined) return undefined;
-    if (typeof value !== 'number' || !(value > 0)) throw new ConfigError(`\`${name}\` must be a positive number, not ${type === undefined ? String(value) : `a ${String(type)}`}`);
-    return value;
+  /** The daemon shuts down: the libraries close what they hold open (database connections). */
+  shutdown(): void {
+    shutdownLibraries();
   }
 
   /** What the pipeline told the policy about mail `id` (while its connection lasts). */
@@ -193,13 +179,11 @@ export class LuaEngine implements Policy {
     lua.callForRef(compat, primitives, raw);
     const runtime = checkLoad(lua.load(luaSource('runtime.lua'), '=runtime'));
     const table = lua.callForRef(runtime, primitives, raw);
-    const context: LibraryContext = { lua, runtime: table, engine: this };
-    installLibrary(context, filesLibrary);
+    const context: LibraryContext = { lua, runtime: table, host: this };
     await installLibraries(context);
     this.entry = {
       load_config: lua.fieldRef(table, 'load_config'),
       finish_startup: lua.fieldRef(table, 'finish_startup'),
-      number_setting: lua.fieldRef(table, 'number_setting'),
       settings: lua.fieldRef(table, 'settings'),
       dispatch: lua.fieldRef(table, 'dispatch'),
       resume: lua.fieldRef(table, 'resume'),
@@ -442,14 +426,6 @@ function readMailState(values: LuaArg[], at: number): { state: MailState; next: 
     state: { sender, account: typeof account === 'string' ? account : undefined, headers },
     next: at + 3 + count,
   };
-}
-
-/** An optional numeric setting of the config (a number or numeric string), checked. */
-function integerSetting(name: string, value: LuaArg, min: number, max: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = typeof value === 'number' || typeof value === 'string' ? Number(value) : NaN;
-  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(`\`${name}\` must be an integer from ${min} to ${max}`);
-  return n;
 }
 
 function checkLoad(result: number | string): number {

@@ -7,42 +7,18 @@
 import { readFileSync } from 'node:fs';
 import { cgroupLibrary } from './libs/cgroup.js';
 import { controlClientLibrary } from './libs/control_client.js';
+import { filesLibrary } from './libs/files.js';
 import { jsonLibrary } from './libs/json.js';
 import { jwtLibrary } from './libs/jwt.js';
 import { pgLibrary } from './libs/pg.js';
-import { socketLibrary } from './libs/socket.js';
 import { sodiumLibrary } from './libs/sodium.js';
-import type { LuaEngine } from './engine.js';
-import type { BridgedFunction, LuaState, RawFunction } from './lua-state.js';
-
-export interface LibraryContext {
-  readonly lua: LuaState;
-  /** Registry reference of the runtime's entry table (M in runtime.lua). */
-  readonly runtime: number;
-  readonly engine: LuaEngine;
-}
-
-export interface LuaLibrary {
-  /** The chunk's file name under src/lua/libs/, without `.lua`. */
-  readonly name: string;
-  /**
-   * Further Lua chunks of the library (paths under src/lua/libs/, without
-   * `.lua`), run in order before NAME.lua with the same primitives.
-   */
-  readonly parts?: readonly string[];
-  readonly primitives: (context: LibraryContext) => Record<string, BridgedFunction>;
-  readonly raw?: (context: LibraryContext) => Record<string, RawFunction>;
-  /**
-   * In a dry run (`qrelay check`): replacements for the primitives with side
-   * effects, which record what they did not do with `engine.refuse`.
-   */
-  readonly dryRun?: (context: LibraryContext, real: Readonly<Record<string, BridgedFunction>>) => Record<string, BridgedFunction>;
-  /** Asynchronous set-up that must finish before installation (e.g. loading libsodium). */
-  readonly prepare?: () => Promise<void>;
-}
+import { socketLibrary } from './libs/socket.js';
+import type { LibraryContext, LuaLibrary } from './library.js';
+import type { BridgedFunction, RawFunction } from './lua-state.js';
 
 /** The libraries, in installation order. */
 const LIBRARIES: readonly LuaLibrary[] = [
+  filesLibrary,
   cgroupLibrary,
   // json before jwt (its encoder)
   jsonLibrary,
@@ -75,9 +51,9 @@ function runChunk(context: LibraryContext, folder: string, path: string, js: Rec
   context.lua.callForRef(ref, js, raw, context.runtime);
 }
 
-export function installLibrary(context: LibraryContext, library: LuaLibrary): void {
+function installLibrary(context: LibraryContext, library: LuaLibrary): void {
   let primitives = library.primitives(context);
-  if (context.engine.dryRun && library.dryRun !== undefined) primitives = { ...primitives, ...library.dryRun(context, primitives) };
+  if (context.host.dryRun && library.dryRun !== undefined) primitives = { ...primitives, ...library.dryRun(context, primitives) };
   const raw = library.raw?.(context) ?? {};
   for (const part of library.parts ?? []) runChunk(context, 'libs', part, primitives, raw);
   runChunk(context, 'libs', library.name, primitives, raw);
@@ -88,4 +64,9 @@ export async function installLibraries(context: LibraryContext): Promise<void> {
   for (const chunk of SUPPORT_CHUNKS) runChunk(context, 'library-support', chunk, {}, {});
   for (const library of LIBRARIES) await library.prepare?.();
   for (const library of LIBRARIES) installLibrary(context, library);
+}
+
+/** The daemon shuts down: every library closes what it holds open. */
+export function shutdownLibraries(): void {
+  for (const library of LIBRARIES) library.shutdown?.();
 }

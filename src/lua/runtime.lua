@@ -118,16 +118,6 @@ function M.load_config(source, chunkname)
 end
 
 -- Removes the startup-only globals; describes `log_server` for the engine.
--- A numeric setting the script may have assigned (a qrelay extension):
--- nil when unset, else the number, or 'invalid' and the value's type.
-function M.number_setting(name)
-  local v = G[name]
-  if v == nil then return nil end
-  local n = tonumber(v)
-  if n == nil then return 'invalid', type(v) end
-  return n
-end
-
 function M.finish_startup()
   local ls = G.log_server
   G.qmqp_listen, G.max_size, G.qmqp_resolve, G.log_resolve, G.control_resolve = nil, nil, nil, nil, nil
@@ -140,10 +130,15 @@ function M.finish_startup()
   return 'invalid', type(ls)
 end
 
--- qrelay's own settings, read once after the file ran (extensions: a
--- config written for the original never sets them, and gets the defaults).
-function M.settings()
-  return G.lua_memory_limit, G.max_connections_per_uid, G.max_connections
+-- qrelay's own settings (settings.ts), read once after the file ran: for
+-- each global named, its value, tonumber(value) and type(value).
+function M.settings(...)
+  local values = {}
+  for i = 1, select('#', ...) do
+    local v = G[(select(i, ...))]
+    values[3 * i - 2], values[3 * i - 1], values[3 * i] = v, tonumber(v), type(v)
+  end
+  return unpack(values, 1, 3 * select('#', ...))
 end
 
 -- The run-time limit and the heap cap are checked by a count hook that

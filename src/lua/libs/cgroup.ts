@@ -4,7 +4,7 @@
 import { constants, openSync } from 'node:fs';
 import { fgetXattr, openDirectoryBeneath, SystemError, systemErrorText } from '../../native/linux.js';
 import { CgroupLookupError, processCgroupPath } from '../../native/process-cgroup.js';
-import type { LuaLibrary } from '../libraries.js';
+import type { LuaLibrary } from '../library.js';
 import { LuaError } from '../lua-state.js';
 import { OwnedFds } from '../library-support/owned-fds.js';
 
@@ -42,13 +42,13 @@ class CgroupRoot {
 
 export const cgroupLibrary: LuaLibrary = {
   name: 'cgroup',
-  primitives: ({ engine }) => {
+  primitives: ({ host }) => {
     const root = new CgroupRoot();
     const fds = new OwnedFds();
     return {
       // The mail's cgroup path, or nil (no credentials, no cgroup2 entry).
       cgroup_path: ([id]) => {
-        const input = engine.mailInput(Number(id));
+        const input = host.mailInput(Number(id));
         const credentials = input?.credentials;
         if (input === undefined || credentials === undefined) return undefined;
         try {

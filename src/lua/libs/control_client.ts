@@ -3,7 +3,7 @@
 import { connectSocket, sendOn, SystemError, systemErrorText, type NativeAddress } from '../../native/linux.js';
 import { encodeControlDatagram, encodeControlPacket } from '../../protocol/control.js';
 import { DefaultPort, resolveAddress } from '../../protocol/socket-address.js';
-import type { LibraryContext, LuaLibrary } from '../libraries.js';
+import type { LibraryContext, LuaLibrary } from '../library.js';
 import { DRY_RUN_REFUSAL } from '../errors.js';
 import type { LuaPushable } from '../lua-state.js';
 import { bytesOf } from '../library-support/lua-bytes.js';
@@ -30,7 +30,7 @@ function openDatagramSocket(fds: OwnedFds, address: NativeAddress, describe: str
 
 export const controlClientLibrary: LuaLibrary = {
   name: 'control_client',
-  primitives: ({ engine }: LibraryContext) => {
+  primitives: ({ host }: LibraryContext) => {
     const fds = new OwnedFds();
     return {
       // host[:port] with DNS (default port 5478), `/path` or `@abstract`
@@ -44,7 +44,7 @@ export const controlClientLibrary: LuaLibrary = {
         return openDatagramSocket(fds, address, String(text));
       },
       open_address: ([id]): LuaPushable[] => {
-        const address = engine.addressById(Number(id));
+        const address = host.addressById(Number(id));
         if (address === undefined) return [undefined, 'Unknown address object'];
         return openDatagramSocket(fds, address, undefined);
       },
@@ -64,9 +64,9 @@ export const controlClientLibrary: LuaLibrary = {
     };
   },
   // opening the datagram socket sends nothing; sending is refused
-  dryRun: ({ engine }) => ({
+  dryRun: ({ host }) => ({
     send: () => {
-      engine.refuse('control_client.send');
+      host.refuse('control_client.send');
       return [undefined, `send() failed: ${DRY_RUN_REFUSAL}`];
     },
   }),

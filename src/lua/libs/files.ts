@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { errnoOf, strerror } from '../../native/linux.js';
-import type { LuaLibrary } from '../libraries.js';
+import type { LuaLibrary } from '../library.js';
 
 interface EmscriptenFS {
   mkdir(path: string): void;
@@ -61,7 +61,7 @@ export const filesLibrary: LuaLibrary = {
       exists: ([path]) => existsSync(resolve(String(path))),
     };
   },
-  dryRun: ({ engine }) => ({
-    unstage: () => engine.refuse('io.write'),
+  dryRun: ({ host }) => ({
+    unstage: () => host.refuse('io.write'),
   }),
 };

@@ -2,7 +2,7 @@
 // byte string.  It does not build Lua tables (deep nesting would overflow
 // the Lua C stack of a bridged call); it returns a flat event list that
 // json.lua turns into tables iteratively.
-import type { LuaLibrary } from '../libraries.js';
+import type { LuaLibrary } from '../library.js';
 import type { LuaPushable } from '../lua-state.js';
 
 /** Event bytes, one per JSON token (json.lua reads the same letters). */

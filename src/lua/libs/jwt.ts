@@ -1,7 +1,7 @@
 // JavaScript side of the `jwt` library: base64url (no padding) and the
 // Ed25519 signature over `header.payload`.
 import sodium from 'libsodium-wrappers';
-import type { LuaLibrary } from '../libraries.js';
+import type { LuaLibrary } from '../library.js';
 import { bytesOf } from '../library-support/lua-bytes.js';
 
 /** `base64url(header).base64url(payload).base64url(signature)` for a 64-byte Ed25519 secret key. */

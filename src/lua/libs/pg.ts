@@ -1,21 +1,15 @@
 // JavaScript side of the `pg` library (pg.lua): the connection objects by
 // number, the suspending `pg_execute` operation the engine runs for
-// `db:execute`, LISTEN registrations, and closing at shutdown.
+// `db:execute`, LISTEN registrations, and closing them all at shutdown.
 import { map, of, type Observable } from 'rxjs';
-import type { LibraryContext, LuaLibrary } from '../libraries.js';
+import type { LibraryContext, LuaLibrary } from '../library.js';
 import { LuaError, type LuaArg, type LuaPushable } from '../lua-state.js';
 import { PgConnection } from './pg/connection.js';
 import type { QueryOutcome, QueryRequest } from './pg/query-outcome.js';
 import { NotUtf8Error, luaBytes, parameterText, serverText } from './pg/query-text.js';
 
-/** Every connection of every engine, for the daemon's shutdown. */
+/** Every open connection of the process, for the daemon's shutdown. */
 const openConnections = new Set<PgConnection>();
-
-/** Closes every database connection (at daemon shutdown). */
-export function closeAllPgConnections(): void {
-  for (const connection of openConnections) connection.close();
-  openConnections.clear();
-}
 
 /** The values `db:execute` gets back, read by pg.lua's `finish`. */
 function outcomeValues(outcome: QueryOutcome): LuaPushable[] {
@@ -40,11 +34,11 @@ export const pgLibrary: LuaLibrary = {
   name: 'pg',
   // the array helpers, which pg.lua puts into its table
   parts: ['pg/array'],
-  primitives: ({ engine }: LibraryContext) => {
+  primitives: ({ host }: LibraryContext) => {
     const connections = new Map<number, PgConnection>();
     let nextId = 1;
 
-    engine.addOperation('pg_execute', ([id, sql, withParams, ...params]): Observable<LuaPushable[]> => {
+    host.addOperation('pg_execute', ([id, sql, withParams, ...params]): Observable<LuaPushable[]> => {
       const connection = connections.get(Number(id));
       if (connection === undefined) return of(['error', 'Connection is closed']);
       let request: QueryRequest;
@@ -73,7 +67,7 @@ export const pgLibrary: LuaLibrary = {
         } catch (e) {
           throw new LuaError((e as Error).message.trimEnd());
         }
-        connections.get(Number(id))?.listen(name, () => engine.runTask(Number(task)));
+        connections.get(Number(id))?.listen(name, () => host.runTask(Number(task)));
       },
       close: ([id]) => {
         const connection = connections.get(Number(id));
@@ -84,7 +78,11 @@ export const pgLibrary: LuaLibrary = {
       },
     };
   },
-  dryRun: ({ engine }) => ({
-    listen: () => engine.refuse('pg.listen'),
+  dryRun: ({ host }) => ({
+    listen: () => host.refuse('pg.listen'),
   }),
+  shutdown: () => {
+    for (const connection of openConnections) connection.close();
+    openConnections.clear();
+  },
 };

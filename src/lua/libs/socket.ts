@@ -2,7 +2,7 @@
 // (default port 0), blocking connect and send, close.
 import { connectSocket, sendOn, SystemError, systemErrorText, type SocketTypeName } from '../../native/linux.js';
 import { DefaultPort, parseNumericAddress, type SocketAddress } from '../../protocol/socket-address.js';
-import type { LibraryContext, LuaLibrary } from '../libraries.js';
+import type { LibraryContext, LuaLibrary } from '../library.js';
 import { DRY_RUN_REFUSAL } from '../errors.js';
 import { LuaError, type LuaArg, type LuaPushable } from '../lua-state.js';
 import { bytesOf } from '../library-support/lua-bytes.js';
@@ -25,14 +25,14 @@ function systemFailure(e: unknown): LuaPushable[] {
 
 export const socketLibrary: LuaLibrary = {
   name: 'socket',
-  primitives: ({ engine }: LibraryContext) => {
+  primitives: ({ host }: LibraryContext) => {
     const fds = new OwnedFds();
     return {
       check_address: ([text]) => {
         parseAddress(text);
       },
       connect: ([kind, value, type]): LuaPushable[] => {
-        const address = kind === 'string' ? parseAddress(value) : engine.addressById(Number(value));
+        const address = kind === 'string' ? parseAddress(value) : host.addressById(Number(value));
         if (address === undefined) throw new LuaError('Unknown address object');
         try {
           return [fds.add(connectSocket(address, String(type) as SocketTypeName, true).fd)];
@@ -53,14 +53,14 @@ export const socketLibrary: LuaLibrary = {
     };
   },
   // connecting a datagram socket sends nothing (and fails as in the daemon); a stream connection is refused
-  dryRun: ({ engine }, real) => ({
+  dryRun: ({ host }, real) => ({
     connect: (args) => {
       if (args[2] === 'dgram') return real.connect!(args);
-      engine.refuse('socket.connect');
+      host.refuse('socket.connect');
       return [undefined, DRY_RUN_REFUSAL];
     },
     send: () => {
-      engine.refuse('socket.send');
+      host.refuse('socket.send');
       return [undefined, DRY_RUN_REFUSAL];
     },
   }),

@@ -3,7 +3,7 @@
 // primitives only see strings of the right lengths.
 import { randomBytes } from 'node:crypto';
 import sodium from 'libsodium-wrappers';
-import type { LuaLibrary } from '../libraries.js';
+import type { LuaLibrary } from '../library.js';
 import type { LuaPushable } from '../lua-state.js';
 import { bytesOf } from '../library-support/lua-bytes.js';
 
