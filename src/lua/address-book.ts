@@ -2,7 +2,8 @@
 // call gave (every address of a name, the one the original would pick
 // first), kept under the id Lua holds, and looked up again on request
 // (after `reload()` on SIGHUP) without blocking mail.  Also the cache of
-// numeric address strings that actions name.
+// numeric address strings that actions name, and the primitives of
+// runtime/addresses.lua.
 import {
   DefaultPort,
   formatAddress,
@@ -12,6 +13,7 @@ import {
   resolveAddressesAsync,
   type SocketAddress,
 } from '../protocol/socket-address.js';
+import { LuaError, type BridgedFunction } from './lua-values.js';
 
 /** Which resolver made an address object (its default port and socket type). */
 export type ResolverKind = 'qmqp' | 'log' | 'control';
@@ -104,4 +106,24 @@ export class AddressBook {
     );
     return lines.filter((line): line is string => line !== undefined);
   }
+}
+
+/** An address error as a Lua error (no position: the text is the message). */
+function asLuaError<T>(f: () => T): T {
+  try {
+    return f();
+  } catch (e) {
+    throw new LuaError((e as Error).message);
+  }
+}
+
+/** The primitives of address objects (runtime/addresses.lua) and of `connect`'s address strings. */
+export function addressPrimitives(book: AddressBook): Record<string, BridgedFunction> {
+  return {
+    address_tostring: ([id]) => formatAddress(book.first(Number(id))!),
+    resolve: ([kind, text]) => asLuaError(() => book.resolve(kind as ResolverKind, String(text))),
+    check_address: ([text]) => {
+      asLuaError(() => book.numericAddress(String(text)));
+    },
+  };
 }

@@ -14,7 +14,6 @@ import { pgLibrary } from './libs/pg.js';
 import { sodiumLibrary } from './libs/sodium.js';
 import { socketLibrary } from './libs/socket.js';
 import type { LibraryContext, LuaLibrary } from './library.js';
-import type { BridgedFunction, RawFunction } from './lua-state.js';
 
 /** The libraries, in installation order. */
 const LIBRARIES: readonly LuaLibrary[] = [
@@ -40,28 +39,29 @@ function luaChunk(path: string): Buffer {
 }
 
 /**
- * Runs the chunk at src/lua/`folder`/`path`.lua as `chunk(js, M)`.  Its
- * chunk name (seen in Lua error positions) is `path` with `/` as `_`:
- * `pg/array` runs as `pg_array`.
+ * Runs the chunk at src/lua/`folder`/`path`.lua as `chunk(js, M)`, `js`
+ * being the function table behind `js`.  Its chunk name (seen in Lua error
+ * positions) is `path` with `/` as `_`: `pg/array` runs as `pg_array`.
  */
-function runChunk(context: LibraryContext, folder: string, path: string, js: Record<string, BridgedFunction>, raw: Record<string, RawFunction>): void {
+function runChunk(context: LibraryContext, folder: string, path: string, js: number): void {
   const name = path.replaceAll('/', '_');
   const ref = context.lua.load(luaChunk(`${folder}/${path}`), `=${name}`);
   if (typeof ref === 'string') throw new Error(`library ${name} failed to load: ${ref}`);
-  context.lua.callForRef(ref, js, raw, context.runtime);
+  context.lua.callForRef(ref, [js, context.runtime]);
 }
 
 function installLibrary(context: LibraryContext, library: LuaLibrary): void {
   let primitives = library.primitives(context);
   if (context.host.dryRun && library.dryRun !== undefined) primitives = { ...primitives, ...library.dryRun(context, primitives) };
-  const raw = library.raw?.(context) ?? {};
-  for (const part of library.parts ?? []) runChunk(context, 'libs', part, primitives, raw);
-  runChunk(context, 'libs', library.name, primitives, raw);
+  const js = context.lua.functionTable(primitives, library.raw?.(context) ?? {});
+  for (const part of library.parts ?? []) runChunk(context, 'libs', part, js);
+  runChunk(context, 'libs', library.name, js);
 }
 
 /** The support chunks, then every library (after their asynchronous set-up). */
 export async function installLibraries(context: LibraryContext): Promise<void> {
-  for (const chunk of SUPPORT_CHUNKS) runChunk(context, 'library-support', chunk, {}, {});
+  const none = context.lua.functionTable({}, {});
+  for (const chunk of SUPPORT_CHUNKS) runChunk(context, 'library-support', chunk, none);
   for (const library of LIBRARIES) await library.prepare?.();
   for (const library of LIBRARIES) installLibrary(context, library);
 }

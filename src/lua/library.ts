@@ -5,8 +5,8 @@
 import type { Observable } from 'rxjs';
 import type { MailInput } from '../policy.js';
 import type { SocketAddress } from '../protocol/socket-address.js';
-import type { LuaState } from './lua-state.js';
-import type { BridgedFunction, LuaArg, LuaPushable, RawFunction } from './lua-state.js';
+import type { LuaState, RawFunction } from './lua-state.js';
+import type { BridgedFunction, LuaArg, LuaPushable } from './lua-values.js';
 
 /** A suspended Lua call waits for this; its values are the call's results. */
 export type Operation = (args: LuaArg[]) => Observable<LuaPushable[]>;

@@ -3,144 +3,16 @@
 // numbers, byte strings (one JS char per byte) and copies of plain
 // arrays/objects.  No JavaScript object is ever pushed into Lua, so scripts
 // cannot reach JavaScript (see platform.md, "Sandbox hole").
-import { LuaWasm } from 'wasmoon';
-import { HeapLimit } from './heap-limit.js';
+import { createLuaModule, LUA_MULTRET, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS, T, TYPE_NAMES, type EmscriptenModule, type LuaC } from './lua-c-api.js';
+import { RunLimits } from './run-limits.js';
+import { LuaError, LuaOpaque, type BridgedFunction, type LuaArg, type LuaPushable } from './lua-values.js';
 
-const LUA_REGISTRYINDEX = -1001000;
-const LUA_MULTRET = -1;
-const LUA_RIDX_GLOBALS = 2;
-/** How often (in VM instructions) the hook checks the run-time limit and the heap cap. */
-const HOOK_INSTRUCTIONS = 1000;
-const T = { nil: 0, boolean: 1, lightuserdata: 2, number: 3, string: 4, table: 5, function: 6, userdata: 7, thread: 8 } as const;
-const TYPE_NAMES = ['nil', 'boolean', 'userdata', 'number', 'string', 'table', 'function', 'userdata', 'thread'] as const;
-
-/** A value received from Lua.  Strings are byte strings (latin1). */
-export type LuaArg = undefined | boolean | number | string | LuaOpaque;
-
-/** A value Lua holds that does not cross the bridge (table, function …). */
-export class LuaOpaque {
-  constructor(readonly type: string) {}
-}
-
-/** A value that can be pushed to Lua (copied). */
-export type LuaPushable =
-  | undefined
-  | null
-  | boolean
-  | number
-  | bigint
-  | string
-  | Buffer
-  | readonly LuaPushable[]
-  | { readonly [key: string]: LuaPushable };
-
-/** Raise a Lua error from a bridged function.  `position` adds `chunk:line: `. */
-export class LuaError extends Error {
-  constructor(
-    message: string,
-    readonly position = false,
-  ) {
-    super(message);
-  }
-}
-
-export type BridgedFunction = (args: LuaArg[]) => LuaPushable[] | LuaPushable | void;
 /** A function that works on the Lua stack itself; returns the result count. */
 export type RawFunction = (L: number, state: LuaState) => number;
-
-/** The raw C functions of the Lua build that the bridge calls. */
-interface LuaC {
-  readonly free: (...args: (number | bigint)[]) => number;
-  readonly luaL_checkstack: (...args: (number | bigint)[]) => number;
-  readonly luaL_loadbufferx: (...args: (number | bigint)[]) => number;
-  readonly luaL_ref: (...args: (number | bigint)[]) => number;
-  readonly luaL_where: (...args: (number | bigint)[]) => number;
-  readonly lua_absindex: (...args: (number | bigint)[]) => number;
-  readonly lua_concat: (...args: (number | bigint)[]) => number;
-  readonly lua_createtable: (...args: (number | bigint)[]) => number;
-  readonly lua_error: (...args: (number | bigint)[]) => number;
-  readonly lua_gettop: (...args: (number | bigint)[]) => number;
-  readonly lua_newuserdatauv: (...args: (number | bigint)[]) => number;
-  readonly lua_next: (...args: (number | bigint)[]) => number;
-  readonly lua_pcallk: (...args: (number | bigint)[]) => number;
-  readonly lua_sethook: (...args: (number | bigint)[]) => number;
-  readonly lua_isyieldable: (...args: (number | bigint)[]) => number;
-  readonly lua_yieldk: (...args: (number | bigint)[]) => number;
-  readonly lua_pushboolean: (...args: (number | bigint)[]) => number;
-  readonly lua_pushcclosure: (...args: (number | bigint)[]) => number;
-  readonly lua_pushinteger: (...args: (number | bigint)[]) => number;
-  readonly lua_pushlstring: (...args: (number | bigint)[]) => number;
-  readonly lua_pushnil: (...args: (number | bigint)[]) => number;
-  readonly lua_pushnumber: (...args: (number | bigint)[]) => number;
-  readonly lua_pushvalue: (...args: (number | bigint)[]) => number;
-  readonly lua_rawget: (...args: (number | bigint)[]) => number;
-  readonly lua_rawgeti: (...args: (number | bigint)[]) => number;
-  readonly lua_rawset: (...args: (number | bigint)[]) => number;
-  readonly lua_rawseti: (...args: (number | bigint)[]) => number;
-  readonly lua_setallocf: (...args: (number | bigint)[]) => number;
-  readonly lua_setmetatable: (...args: (number | bigint)[]) => number;
-  readonly lua_settop: (...args: (number | bigint)[]) => number;
-  readonly lua_toboolean: (...args: (number | bigint)[]) => number;
-  readonly lua_tolstring: (...args: (number | bigint)[]) => number;
-  readonly lua_tonumberx: (...args: (number | bigint)[]) => number;
-  readonly lua_type: (...args: (number | bigint)[]) => number;
-  readonly malloc: (...args: (number | bigint)[]) => number;
-  readonly realloc: (...args: (number | bigint)[]) => number;
-}
-
-const C_FUNCTIONS: readonly (keyof LuaC)[] = ['free', 'luaL_checkstack', 'luaL_loadbufferx', 'luaL_ref', 'luaL_where', 'lua_absindex', 'lua_concat', 'lua_createtable', 'lua_error', 'lua_gettop', 'lua_newuserdatauv', 'lua_next', 'lua_pcallk', 'lua_pushboolean', 'lua_pushcclosure', 'lua_pushinteger', 'lua_pushlstring', 'lua_pushnil', 'lua_pushnumber', 'lua_pushvalue', 'lua_rawget', 'lua_rawgeti', 'lua_rawset', 'lua_rawseti', 'lua_setallocf', 'lua_isyieldable', 'lua_sethook', 'lua_setmetatable', 'lua_settop', 'lua_yieldk', 'lua_toboolean', 'lua_tolstring', 'lua_tonumberx', 'lua_type', 'malloc', 'realloc'];
-
-interface EmscriptenModule {
-  HEAPU8: Uint8Array;
-  HEAPU32: Uint32Array;
-  addFunction(fn: (...args: number[]) => number, signature: string): number;
-  [name: `_${string}`]: (...args: (number | bigint)[]) => number;
-}
-
-export function luaTypeName(v: LuaArg): string {
-  if (v === undefined) return 'nil';
-  if (v instanceof LuaOpaque) return v.type;
-  return typeof v;
-}
 
 /** Text for a message pushed to Lua: bytes as given, or UTF-8 for wider text. */
 function textBytes(s: string): Buffer {
   return /[^\u0000-\u00ff]/.test(s) ? Buffer.from(s, 'utf8') : Buffer.from(s, 'latin1');
-}
-
-/**
- * wasmoon's build wraps every exported C function in a checking wrapper that
- * formats an assertion message on each call — a large share of a mail's
- * policy cost.  The bridge calls the WebAssembly exports directly instead,
- * taken from the instance while wasmoon creates it (the wrappers are the
- * fallback if that ever fails).
- */
-async function capturingExports<T>(create: () => Promise<T>): Promise<{ value: T; exports: Record<string, unknown> | undefined }> {
-  const original = WebAssembly.instantiate;
-  let exports: Record<string, unknown> | undefined;
-  const capture = (result: WebAssembly.WebAssemblyInstantiatedSource | WebAssembly.Instance): void => {
-    const instance = result instanceof WebAssembly.Instance ? result : result.instance;
-    if (instance?.exports && typeof instance.exports['lua_newstate'] === 'function') exports = instance.exports as Record<string, unknown>;
-  };
-  WebAssembly.instantiate = (async (...args: Parameters<typeof WebAssembly.instantiate>) => {
-    const result = await (original as (...a: unknown[]) => Promise<WebAssembly.WebAssemblyInstantiatedSource | WebAssembly.Instance>)(...args);
-    capture(result);
-    return result;
-  }) as typeof WebAssembly.instantiate;
-  try {
-    return { value: await create(), exports };
-  } finally {
-    WebAssembly.instantiate = original;
-  }
-}
-
-function bindFunctions(module: EmscriptenModule, exports: Record<string, unknown> | undefined): LuaC {
-  const functions: Record<string, (...args: (number | bigint)[]) => number> = {};
-  for (const name of C_FUNCTIONS) {
-    const raw = exports?.[name];
-    functions[name] = typeof raw === 'function' ? (raw as (...args: (number | bigint)[]) => number) : module[`_${name}`]!;
-  }
-  return functions as unknown as LuaC;
 }
 
 export class LuaState {
@@ -151,34 +23,27 @@ export class LuaState {
   private readonly lengthPtr: number;
   private readonly functionPointers: number[] = [];
   private readonly c: LuaC;
-  /** When the outermost call from JavaScript into Lua started (performance.now()). */
-  private runStarted = 0;
-  private callDepth = 0;
-  /** Why the current run was stopped (run-time limit, heap cap), once set. */
-  private stopped: string | undefined;
-  private readonly heap = new HeapLimit();
-  private readonly collectGarbageRef: number;
+  private readonly limits: RunLimits;
 
-  private constructor(module: EmscriptenModule, exports: Record<string, unknown> | undefined) {
+  private constructor(module: EmscriptenModule, c: LuaC) {
     this.m = module;
-    this.c = bindFunctions(module, exports);
+    this.c = c;
     this.L = module._luaL_newstate!();
-    const allocator = module.addFunction(this.heap.allocator(this.c.realloc, this.c.free), 'iiiii');
-    this.functionPointers.push(allocator);
-    this.c.lua_setallocf(this.L, allocator, 0);
+    this.limits = new RunLimits(module, c, (L, message) => this.pushText(L, message));
+    this.c.lua_setallocf(this.L, this.limits.allocator, 0);
     module._luaL_openlibs!(this.L);
     this.lengthPtr = this.c.malloc(8);
     // the standard collectgarbage, kept before any script can replace it
     this.c.lua_rawgeti(this.L, LUA_REGISTRYINDEX, BigInt(LUA_RIDX_GLOBALS));
     this.pushBytes(this.L, Buffer.from('collectgarbage'));
     this.c.lua_rawget(this.L, -2);
-    this.collectGarbageRef = this.c.luaL_ref(this.L, LUA_REGISTRYINDEX);
+    this.limits.collectGarbageRef = this.c.luaL_ref(this.L, LUA_REGISTRYINDEX);
     this.c.lua_settop(this.L, -2);
   }
 
   static async create(environment: Record<string, string>): Promise<LuaState> {
-    const { value: wasm, exports } = await capturingExports(() => LuaWasm.initialize(undefined, environment));
-    return new LuaState(wasm.module as unknown as EmscriptenModule, exports);
+    const { module, c } = await createLuaModule(environment);
+    return new LuaState(module, c);
   }
 
   /** The emscripten file system behind Lua's `io` (used to stage real files). */
@@ -347,76 +212,24 @@ export class LuaState {
 
   // ---- calling Lua ------------------------------------------------------
 
-  /** A call from JavaScript into Lua begins; the outermost one starts the clock and the heap cap. */
-  private enter(): void {
-    if (this.callDepth++ === 0) {
-      this.runStarted = performance.now();
-      this.stopped = undefined;
-      this.collectNearCap(this.L);
-      this.heap.begin();
-    }
-  }
-
-  /** A full collection when the heap is near the cap (see HeapLimit.shouldCollect). */
-  private collectNearCap(L: number): void {
-    if (!this.heap.shouldCollect()) return;
-    this.c.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(this.collectGarbageRef));
-    if (this.c.lua_pcallk(L, 0, 0, 0, 0, 0) !== 0) this.c.lua_settop(L, -2);
-    this.heap.collected();
-  }
-
-  private leave(): void {
-    if (--this.callDepth === 0) this.heap.end();
-  }
-
-  /**
-   * Caps what the Lua state may hold.  An allocation past the cap fails
-   * (Lua's "not enough memory" error), and the run that hit it is stopped
-   * at the next hook check even if the script catches that error.
-   */
+  /** Caps what the Lua state may hold (see RunLimits.limitMemory). */
   limitMemory(bytes: number): void {
-    this.heap.limit = bytes;
+    this.limits.limitMemory(bytes);
   }
 
   /** Bytes the Lua state holds now. */
   get memoryUsed(): number {
-    return this.heap.used;
+    return this.limits.memoryUsed;
   }
 
-  /**
-   * Stops Lua code that runs longer than `ms` without returning to the
-   * event loop (a handler stuck in a loop), so one bad mail cannot stall
-   * every other one, and code that went on after hitting the heap cap.
-   * Checked every 1000 VM instructions by a hook that every coroutine
-   * inherits (scripts cannot remove it: runtime.lua wraps debug.sethook).
-   * Inside a coroutine the hook yields — no `pcall` can catch that — and
-   * the caller learns of it through `takeStopped()`; elsewhere (the config
-   * load) it raises an error.
-   */
+  /** Stops Lua code that runs longer than `ms` without pausing (see RunLimits.limitRunTime). */
   limitRunTime(ms: number): void {
-    const LUA_MASKCOUNT = 8;
-    const tooLong = `Lua code ran for more than ${ms / 1000} s without pausing`;
-    const hook = this.m.addFunction((L: number) => {
-      if (this.heap.exceeded) this.stopped = this.heap.message();
-      else if (performance.now() - this.runStarted > ms) this.stopped = tooLong;
-      else {
-        this.collectNearCap(L);
-        return 0;
-      }
-      if (this.c.lua_isyieldable(L) !== 0) return this.c.lua_yieldk(L, 0, 0, 0);
-      this.pushText(L, this.stopped);
-      return this.c.lua_error(L);
-    }, 'vii');
-    this.functionPointers.push(hook);
-    this.c.lua_sethook(this.L, hook, LUA_MASKCOUNT, HOOK_INSTRUCTIONS);
+    this.limits.limitRunTime(this.L, ms);
   }
 
   /** Why the last call was stopped (run-time limit or heap cap: its message), once. */
   takeStopped(): string | undefined {
-    const message = this.stopped ?? (this.heap.reached ? this.heap.message() : undefined);
-    this.stopped = undefined;
-    this.heap.forget();
-    return message;
+    return this.limits.takeStopped();
   }
 
   /** Compiles a chunk; returns a registry reference to the function, or the error text. */
@@ -447,12 +260,12 @@ export class LuaState {
     this.c.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(ref));
     this.c.luaL_checkstack(L, args.length + 20, 0);
     for (const a of args) this.push(L, a);
-    this.enter();
+    this.limits.enter(this.L);
     let status: number;
     try {
       status = this.c.lua_pcallk(L, args.length, LUA_MULTRET, 0, 0, 0);
     } finally {
-      this.leave();
+      this.limits.leave();
     }
     if (status !== 0) {
       const message = this.type(L, -1) === T.string ? this.toByteString(L, -1) : `(error object is a ${TYPE_NAMES[this.type(L, -1)] ?? '?'} value)`;
@@ -466,15 +279,9 @@ export class LuaState {
     return results;
   }
 
-  /**
-   * Calls the chunk `ref` with a table of bridged functions (and, if given,
-   * the value behind `extraRef` as second argument); returns a reference to
-   * its first result.
-   */
-  callForRef(ref: number, functions: Record<string, BridgedFunction>, raw: Record<string, RawFunction>, extraRef?: number): number {
+  /** A new table of bridged functions (the `js` a chunk gets); returns a reference to it. */
+  functionTable(functions: Record<string, BridgedFunction>, raw: Record<string, RawFunction>): number {
     const L = this.L;
-    const top = this.c.lua_gettop(L);
-    this.c.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(ref));
     this.c.lua_createtable(L, 0, 0);
     for (const [name, fn] of Object.entries(functions)) {
       this.pushBytes(L, Buffer.from(name, 'latin1'));
@@ -486,13 +293,25 @@ export class LuaState {
       this.pushRawFunction(L, fn);
       this.c.lua_rawset(L, -3);
     }
-    if (extraRef !== undefined) this.c.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(extraRef));
-    this.enter();
+    return this.c.luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+
+  /**
+   * Calls the chunk `ref` with the values behind the references `args`
+   * (e.g. a function table and the runtime's table); returns a reference
+   * to its first result.
+   */
+  callForRef(ref: number, args: readonly number[]): number {
+    const L = this.L;
+    const top = this.c.lua_gettop(L);
+    this.c.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(ref));
+    for (const arg of args) this.c.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(arg));
+    this.limits.enter(this.L);
     let status: number;
     try {
-      status = this.c.lua_pcallk(L, extraRef === undefined ? 1 : 2, 1, 0, 0, 0);
+      status = this.c.lua_pcallk(L, args.length, 1, 0, 0, 0);
     } finally {
-      this.leave();
+      this.limits.leave();
     }
     if (status !== 0) {
       const message = this.toByteString(L, -1);

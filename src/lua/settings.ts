@@ -2,7 +2,7 @@
 // config written for the original sets none of them and gets the
 // defaults).  One table names each setting, its global and its check; the
 // engine reads them all once, after the config ran (startup-api.ts).
-import type { LuaArg } from './lua-state.js';
+import type { LuaArg } from './lua-values.js';
 import { ConfigError } from '../errors.js';
 import { MAX_LUA_MEMORY_LIMIT, MIN_LUA_MEMORY_LIMIT } from './heap-limit.js';
 

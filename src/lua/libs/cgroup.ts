@@ -5,7 +5,7 @@ import { constants, openSync } from 'node:fs';
 import { fgetXattr, openDirectoryBeneath, SystemError, systemErrorText } from '../../native/linux.js';
 import { CgroupLookupError, processCgroupPath } from '../../native/process-cgroup.js';
 import type { LuaLibrary } from '../library.js';
-import { LuaError } from '../lua-state.js';
+import { LuaError } from '../lua-values.js';
 import { OwnedFds } from '../library-support/owned-fds.js';
 
 /** The cgroup2 mount; QRELAY_TEST_CGROUP_ROOT exists only so tests can mount their own. */

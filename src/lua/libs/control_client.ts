@@ -5,7 +5,7 @@ import { encodeControlDatagram, encodeControlPacket } from '../../protocol/contr
 import { DefaultPort, resolveAddress } from '../../protocol/socket-address.js';
 import type { LibraryContext, LuaLibrary } from '../library.js';
 import { DRY_RUN_REFUSAL } from '../errors.js';
-import type { LuaPushable } from '../lua-state.js';
+import type { LuaPushable } from '../lua-values.js';
 import { bytesOf } from '../library-support/lua-bytes.js';
 import { OwnedFds } from '../library-support/owned-fds.js';
 

@@ -3,7 +3,7 @@
 // the Lua C stack of a bridged call); it returns a flat event list that
 // json.lua turns into tables iteratively.
 import type { LuaLibrary } from '../library.js';
-import type { LuaPushable } from '../lua-state.js';
+import type { LuaPushable } from '../lua-values.js';
 
 /** Event bytes, one per JSON token (json.lua reads the same letters). */
 const OPEN_OBJECT = '{';

@@ -3,7 +3,7 @@
 // `db:execute`, LISTEN registrations, and closing them all at shutdown.
 import { map, of, type Observable } from 'rxjs';
 import type { LibraryContext, LuaLibrary } from '../library.js';
-import { LuaError, type LuaArg, type LuaPushable } from '../lua-state.js';
+import { LuaError, type LuaArg, type LuaPushable } from '../lua-values.js';
 import { PgConnection } from './pg/connection.js';
 import type { QueryOutcome, QueryRequest } from './pg/query-outcome.js';
 import { NotUtf8Error, luaBytes, parameterText, serverText } from './pg/query-text.js';

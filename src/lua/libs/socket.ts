@@ -4,7 +4,7 @@ import { connectSocket, sendOn, SystemError, systemErrorText, type SocketTypeNam
 import { DefaultPort, parseNumericAddress, type SocketAddress } from '../../protocol/socket-address.js';
 import type { LibraryContext, LuaLibrary } from '../library.js';
 import { DRY_RUN_REFUSAL } from '../errors.js';
-import { LuaError, type LuaArg, type LuaPushable } from '../lua-state.js';
+import { LuaError, type LuaArg, type LuaPushable } from '../lua-values.js';
 import { bytesOf } from '../library-support/lua-bytes.js';
 import { OwnedFds } from '../library-support/owned-fds.js';
 

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import sodium from 'libsodium-wrappers';
 import type { LuaLibrary } from '../library.js';
-import type { LuaPushable } from '../lua-state.js';
+import type { LuaPushable } from '../lua-values.js';
 import { bytesOf } from '../library-support/lua-bytes.js';
 
 function pushable(bytes: Uint8Array): Buffer {

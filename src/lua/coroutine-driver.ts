@@ -1,0 +1,103 @@
+// The JavaScript half of the coroutine driver (runtime/driver.lua): every
+// handler run, reload() run and library task is a managed coroutine with
+// an id chosen here.  The driver runs the operations a coroutine suspends
+// for (sleep, pg_execute …), resumes it with their results, waits while
+// it yields on its own, and emits its final status values once.
+import { Observable, Subscription, map, timer } from 'rxjs';
+import { luaMemoryLimitStops, luaTimeLimitStops } from '../metrics.js';
+import { DRY_RUN_REFUSAL } from './errors.js';
+import type { LibraryHost, Operation } from './library.js';
+import type { LuaState } from './lua-state.js';
+import type { LuaArg, LuaPushable } from './lua-values.js';
+
+/** What a suspending operation gives back in a dry run: `sleep` returns at once, others fail. */
+const DRY_RUN_RESULTS: Readonly<Record<string, LuaPushable[]>> = { sleep: [] };
+
+export class CoroutineDriver {
+  private readonly waiting = new Map<number, (values: LuaArg[]) => void>();
+  private readonly operations = new Map<string, Operation>([
+    ['sleep', (args) => timer(Math.max(0, Number(args[0]) * 1000)).pipe(map((): LuaPushable[] => []))],
+  ]);
+  private nextId = 1;
+
+  /** `resume`: the registry reference of driver.lua's M.resume. */
+  constructor(
+    private readonly lua: LuaState,
+    private readonly resume: number,
+    private readonly host: Pick<LibraryHost, 'dryRun' | 'refuse'>,
+  ) {}
+
+  /** A new coroutine id (mails, reload runs and tasks share them). */
+  newId(): number {
+    return this.nextId++;
+  }
+
+  /** Registers a suspending operation that Lua code reaches through `M.suspend(name, …)`. */
+  addOperation(name: string, operation: Operation): void {
+    this.operations.set(name, operation);
+  }
+
+  /** The `completed` primitive: a coroutine a script resumed itself went on to `values`. */
+  completed(id: number, values: LuaArg[]): void {
+    const resume = this.waiting.get(id);
+    if (resume !== undefined) queueMicrotask(() => resume(values));
+  }
+
+  /**
+   * Calls the driver's entry point `ref`; a Lua error, and a run stopped by
+   * the run-time limit or the heap cap, become `'error', text` (the stopped
+   * coroutine is abandoned as failed).
+   */
+  call(ref: number, args: readonly LuaPushable[]): LuaArg[] {
+    let values: LuaArg[];
+    try {
+      values = this.lua.call(ref, args);
+    } catch (e) {
+      return ['error', (e as Error).message];
+    }
+    const stopped = this.lua.takeStopped();
+    if (stopped === undefined) return values;
+    (stopped.startsWith('Lua memory limit') ? luaMemoryLimitStops : luaTimeLimitStops).inc();
+    return ['error', stopped];
+  }
+
+  /**
+   * Drives the managed coroutine `id` that `start` begins and emits its
+   * final status values once (driver.lua lists them).  Unsubscribing
+   * abandons it.
+   */
+  run$(id: number, start: () => LuaArg[]): Observable<LuaArg[]> {
+    return new Observable<LuaArg[]>((subscriber) => {
+      const subscription = new Subscription();
+      const step = (values: LuaArg[]): void => {
+        const status = values[0];
+        if (status === 'pending' && this.host.dryRun) {
+          const name = String(values[1]);
+          this.host.refuse(name);
+          return step(this.call(this.resume, [id, ...(DRY_RUN_RESULTS[name] ?? ['error', DRY_RUN_REFUSAL])]));
+        }
+        if (status === 'pending') {
+          const operation = this.operations.get(String(values[1]));
+          if (operation === undefined) return step(['error', `Unknown operation ${String(values[1])}`]);
+          subscription.add(
+            operation(values.slice(2)).subscribe({
+              next: (results) => step(this.call(this.resume, [id, ...results])),
+              error: (e: unknown) => step(['error', e instanceof Error ? e.message : String(e)]),
+            }),
+          );
+          return;
+        }
+        if (status === 'wait') {
+          this.waiting.set(id, step);
+          subscription.add(() => this.waiting.delete(id));
+          return;
+        }
+        this.waiting.delete(id);
+        subscriber.next(values);
+        subscriber.complete();
+      };
+      step(start());
+      return subscription;
+    });
+  }
+}

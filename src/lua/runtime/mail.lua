@@ -1,0 +1,96 @@
+-- The mail object (docs/mail.md): what a handler gets.  Its state (sender,
+-- recipients, credentials, account, inserted headers) lives in a table
+-- the driver keeps while the connection lasts; when it ends the object
+-- goes stale.  The action constructors (actions.lua) are its methods.
+local js, M = ...
+
+local type, select, error, setmetatable, find, unpack = type, select, error, setmetatable, string.find, table.unpack
+local argerror, checkstring, str51, actions = M.argerror, M.checkstring, M.str51, M.actions
+
+local mail_of = setmetatable({}, { __mode = 'k' })
+local MAIL_MT = { __name = 'qrelay.mail', __metatable = 'qrelay.mail' }
+
+local function live_mail(self, level)
+  local st = mail_of[self]
+  if st == nil then argerror(1, 'insert_header', 'qrelay.mail expected', level + 1) end
+  if st.stale then error('Stale object', level + 1) end
+  return st
+end
+
+local function insert_header(self, ...)
+  if select('#', ...) ~= 2 then error('Invalid parameters', 2) end
+  local name, value = ...
+  name = str51(name)
+  if type(name) ~= 'string' or name == '' or find(name, '[^!-9;-~]') then argerror(1, 'insert_header', 'Illegal header name') end
+  value = str51(value)
+  if type(value) ~= 'string' then argerror(2, 'insert_header', 'Illegal header value: string expected, got ' .. type(value)) end
+  if find(value, '[^ -~]') then argerror(2, 'insert_header', 'Illegal header value') end
+  local st = live_mail(self, 2)
+  local headers = st.headers
+  if #headers >= 16 then error('Too many headers', 2) end
+  headers[#headers + 1] = name .. ': ' .. value .. '\r\n'
+end
+
+local METHODS = {
+  insert_header = insert_header,
+  connect = actions.connect,
+  discard = actions.discard,
+  reject = actions.reject,
+  exec = actions.exec,
+  exec_raw = actions.exec_raw,
+}
+
+MAIL_MT.__index = function(self, key)
+  local kt = type(key)
+  if kt == 'number' then key = str51(key)
+  elseif kt ~= 'string' then argerror(2, '__index', 'string expected, got ' .. kt) end
+  local st = mail_of[self]
+  if st.stale then error('Stale object', 2) end
+  local method = METHODS[key]
+  if method then return method end
+  if key == 'sender' then return st.sender end
+  if key == 'recipients' then return { unpack(st.recipients) } end
+  if key == 'pid' then return st.pid end
+  if key == 'uid' then return st.uid end
+  if key == 'gid' then return st.gid end
+  if key == 'cgroup' then
+    if st.cgroup == nil then st.cgroup = M.new_cgroup(st) or false end
+    return st.cgroup or nil
+  end
+  error('Unknown attribute', 2)
+end
+
+MAIL_MT.__newindex = function(self, key, value)
+  local st = mail_of[self]
+  if st.stale then error('Stale object', 2) end
+  if type(key) ~= 'string' then argerror(2, '__newindex', 'string expected, got ' .. type(key)) end
+  if key == 'sender' then
+    value = checkstring(value, 3, '__newindex')
+    if not js.valid_address(value) then argerror(3, '__newindex', 'Malformed email address') end
+    st.sender = value
+  elseif key == 'account' then
+    if value == nil then st.account = nil return end
+    value = checkstring(value, 3, '__newindex')
+    if value == '' then argerror(3, '__newindex', 'Empty string not allowed') end
+    st.account = value
+  else
+    error('Cannot change this attribute', 2)
+  end
+end
+
+-- A mail object for the state `st` (sender, recipients, pid, uid, gid, headers, id).
+function M.new_mail(st)
+  local ud = js.newud(MAIL_MT)
+  mail_of[ud] = st
+  return ud
+end
+
+-- The connection is over: the object goes stale, its cgroup objects too.
+function M.stale_mail(st)
+  st.stale = true
+  if st.cgroup then M.close_cgroup(st.cgroup) end
+end
+
+-- Overridden by the cgroup library; nil means "no cgroup".
+function M.new_cgroup(st) return nil end
+function M.close_cgroup(c) end
