@@ -1,7 +1,7 @@
 // Installs the extra Lua libraries (docs/libraries.md) into the engine's state.
 // A library is a pair `src/lua/libs/NAME.lua` + `NAME.ts`: the Lua chunk is
 // called once as `chunk(js, M)`, where `js` holds the bridged JavaScript
-// primitives NAME.ts defines and `M` is the runtime's table (runtime.lua:
+// primitives NAME.ts defines and `M` is the runtime's table (src/lua/runtime/:
 // M.suspend, M.checkstring, M.str51 …).  Before any library, the support
 // chunks of src/lua/library-support/ add shared helpers to M.
 import { readFileSync } from 'node:fs';
