@@ -2,6 +2,8 @@
 // sockets, driven by the C load generator (bench/qmqp-load.c).
 //   npm run bench [-- --quick] [-- --rounds N] [-- --seconds S]
 //   QRELAY_BENCH_REF=/path/to/cm4all-qrelay npm run bench   (adds the C++ original)
+//   QRELAY_BENCH_BASE=/path/to/other/qrelay npm run bench   (adds that tree's built dist/main.js as
+//     "qrelay base", for an A/B comparison in the same run)
 //   BENCH_CPU_PROFILE_DIR=DIR npm run bench   (a V8 CPU profile of the qrelay row's daemon)
 //   npm run bench -- --cases relay-2KB-8,relay-1MiB-8   (only these rows; `memory` adds the memory cases)
 //   npm run bench -- --relays floor,qrelay,cxx   (only these relays: floor, qrelay, workers2, quiet, cxx)
@@ -32,6 +34,7 @@ const ROUNDS = numberOption('rounds', quick ? 1 : 5);
 const SECONDS = numberOption('seconds', quick ? 0.8 : 1.5);
 const WARMUP_MAILS = quick ? 4000 : 10_000;
 const REF = process.env.QRELAY_BENCH_REF;
+const BASE = process.env.QRELAY_BENCH_BASE;
 timeLimit(quick ? 150_000 : 20 * 60_000, 'bench');
 
 const ALL_CASES: Case[] = [
@@ -78,6 +81,7 @@ async function startRelays(set: string, withQuiet: boolean): Promise<Relay[]> {
     wanted('workers2') ? startQrelay({ name: 'qrelay --workers 2', dir: at('qrelay2'), sink: sink.path, workers: 2 }) : undefined,
     withQuiet && !quick && wanted('quiet') ? startQrelay({ name: QUIET, dir: at('quiet'), sink: sink.path, workers: 1, log: 'quiet' }) : undefined,
     REF === undefined || !wanted('cxx') ? undefined : startOriginal(REF, at('cxx'), sink.path),
+    BASE === undefined ? undefined : startQrelay({ name: 'qrelay base', dir: at('base'), sink: sink.path, workers: 1, main: join(BASE, 'dist', 'main.js') }),
   ]);
   if (started[1] === undefined) throw new Error('qrelay did not start');
   return started.filter((r): r is Relay => r !== undefined);

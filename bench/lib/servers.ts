@@ -78,9 +78,9 @@ function writeConfig(dir: string, sink: string): { config: string; sockets: Reco
 }
 
 /** Whether this build of qrelay knows `--workers` (its --help says so). */
-export function qrelaySupportsWorkers(): boolean {
+export function qrelaySupportsWorkers(main: string = MAIN): boolean {
   try {
-    return execFileSync(process.execPath, [MAIN, '--help'], { encoding: 'utf8' }).includes('--workers');
+    return execFileSync(process.execPath, [main, '--help'], { encoding: 'utf8' }).includes('--workers');
   } catch {
     return false;
   }
@@ -95,6 +95,8 @@ export interface QrelayOptions {
   readonly log?: string;
   /** Write a V8 CPU profile of the daemon into this folder when it exits (`node --cpu-prof`). */
   readonly cpuProfileDir?: string;
+  /** Another build's `dist/main.js` (an A/B comparison); default: this tree's. */
+  readonly main?: string;
 }
 
 /**
@@ -104,7 +106,8 @@ export interface QrelayOptions {
  * than one worker is skipped (undefined).
  */
 export async function startQrelay(o: QrelayOptions): Promise<Relay | undefined> {
-  const supported = qrelaySupportsWorkers();
+  const main = o.main ?? MAIN;
+  const supported = qrelaySupportsWorkers(main);
   if (o.workers !== 1 && !supported) return undefined;
   const { config, sockets } = writeConfig(o.dir, o.sink);
   const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'production' };
@@ -112,7 +115,7 @@ export async function startQrelay(o: QrelayOptions): Promise<Relay | undefined> 
   delete env.NODE_OPTIONS;
   if (o.log !== undefined) env.QRELAY_LOG = o.log;
   const profile = o.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`];
-  const args = [...profile, MAIN, '--config', config, ...(supported ? ['--workers', String(o.workers)] : [])];
+  const args = [...profile, main, '--config', config, ...(supported ? ['--workers', String(o.workers)] : [])];
   const p = start(process.execPath, args, { env, logFile: join(o.dir, 'qrelay.log') });
   try {
     return await started(o.name, p, sockets);
