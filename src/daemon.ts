@@ -5,7 +5,7 @@
 // grace period, then cancel them".
 import { totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { ReplaySubject, Subject, concat, defer, finalize, ignoreElements, mergeMap, of, take, takeUntil, tap, throttle, timer } from 'rxjs';
+import { ReplaySubject, Subject, concat, defer, finalize, firstValueFrom, ignoreElements, mergeMap, of, take, takeUntil, tap, throttle, timer } from 'rxjs';
 import { ServerBackoff } from './actions/server-backoff.js';
 import { logMails, logPlain, logValue } from './log.js';
 import { ConfigError } from './errors.js';
@@ -107,35 +107,53 @@ function listenerHost(listeners: ReplaySubject<Listener>, inherited: readonly (r
 
 /** Runs until shutdown; resolves with the exit status. */
 export async function runDaemon(options: DaemonOptions): Promise<number> {
-  // Caught from the start: signals during startup are handled right after it.
+  // Caught from the start: SIGHUP during startup is handled right after it.
   const stopSignals = pendingSignals('SIGTERM', 'SIGINT', 'SIGQUIT');
   const hangups = pendingSignals('SIGHUP');
 
   const listeners = new ReplaySubject<Listener>();
   const opened: Listener[] = [];
   listeners.subscribe((l) => opened.push(l));
-  let engine: LuaEngine;
-  let mailLog: MailLogger | undefined;
-  let receiveBudget: ReceiveBudget;
-  let limits: ConnectionLimits;
   const worker = options.worker;
   const metrics = metricsHost(worker === undefined ? serveMetrics : (_address, registry) => worker.serveMetrics(registry));
-  let metricsServer: MetricsServer | undefined;
-  try {
-    engine = await LuaEngine.load(
+  const startup = (async () => {
+    const engine = await LuaEngine.load(
       options.configPath,
       { listen: listenerHost(listeners, options.worker?.listenFds), metricsListen: metrics.listen },
       { runTimeLimitMs: options.timeouts.luaRunTimeMs },
     );
     if (opened.length === 0) throw new ConfigError('No QMQP listeners configured');
     const settings = engine.finishStartup();
-    receiveBudget = new ReceiveBudget(settings.maxBytesInFlight ?? defaultReceiveBudget(totalmem()));
-    mailLog = settings.logServer === undefined ? undefined : createMailLogger(settings.logServer);
-    limits = connectionLimits({
-      maxConnections: settings.maxConnections ?? defaultMaxConnections(),
-      maxPerUid: settings.maxConnectionsPerUid ?? DEFAULT_MAX_CONNECTIONS_PER_UID,
-    });
-    metricsServer = await metrics.start();
+    return {
+      engine,
+      receiveBudget: new ReceiveBudget(settings.maxBytesInFlight ?? defaultReceiveBudget(totalmem())),
+      mailLog: settings.logServer === undefined ? undefined : createMailLogger(settings.logServer),
+      limits: connectionLimits({
+        maxConnections: settings.maxConnections ?? defaultMaxConnections(),
+        maxPerUid: settings.maxConnectionsPerUid ?? DEFAULT_MAX_CONNECTIONS_PER_UID,
+      }),
+      metricsServer: await metrics.start(),
+    };
+  })();
+  // A stop signal during startup abandons it: a startup that never ends (seen
+  // once under heavy load, not understood) must not leave a daemon that
+  // ignores SIGTERM.  (A signal that arrives while the config runs is seen
+  // when the config has run; whichever of the two comes first wins.)
+  let started: Awaited<typeof startup>;
+  try {
+    const outcome = await Promise.race([startup, firstValueFrom(stopSignals.signals$)]);
+    if (typeof outcome === 'string') {
+      startup.catch(() => {
+        // abandoned: its outcome no longer matters
+      });
+      stopSignals.stop();
+      hangups.stop();
+      logPlain(`caught signal ${signalNumber(outcome)} during startup, exiting (pid=${process.pid})`);
+      listeners.subscribe(closeListener);
+      removeOwnFiles(opened);
+      return 0;
+    }
+    started = outcome;
   } catch (e) {
     stopSignals.stop();
     hangups.stop();
@@ -145,6 +163,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     removeOwnFiles(opened);
     return 1;
   }
+  const { engine, receiveBudget, mailLog, limits, metricsServer } = started;
   // a worker's metrics are served by the primary, which logs the address
   if (logMails) logStartup(options.configPath, opened, options.version, worker === undefined ? metrics.address : undefined);
 

@@ -1,11 +1,11 @@
 // Command line and startup (README.md, docs/configuration.md): every
 // failure exits 1 with a message naming the file and line where there is one.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { MAIN, removeDir, startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
+import { MAIN, removeDir, startDaemon, tempDir, waitFor, type RunningDaemon } from './helpers/daemon.js';
 import { qmqpRequest, send } from './helpers/qmqp.js';
 
 function run(args: string[], env: NodeJS.ProcessEnv = {}): { status: number | null; stderr: string; stdout: string } {
@@ -102,6 +102,24 @@ describe('startup failures', () => {
     const r = run(['--config', '/missing/dir/config.lua']);
     assert.equal(r.status, 1);
     assert.equal(r.stderr, 'cannot open /missing/dir/config.lua: Failed to change to /missing/dir: No such file or directory\n');
+  });
+
+  it('ends cleanly on SIGTERM while the config loads: status 0, socket file removed', async () => {
+    const dir = tempDir();
+    const path = join(dir, 'config.lua');
+    // the listener is bound, then the config keeps running for a second
+    writeFileSync(path, "qmqp_listen(os.getenv('TEST_DIR') .. '/q.sock', function(m) return m:discard() end)\nlocal t = os.clock() while os.clock() - t < 1 do end\n");
+    const child = spawn(process.execPath, [MAIN, '--config', path], { env: { ...process.env, TEST_DIR: dir }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    // the socket exists: the config is running (its listener is bound first)
+    await waitFor(() => existsSync(join(dir, 'q.sock')), 10_000, 'the listener');
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, stderr);
+    assert.match(stderr, /caught signal 15/);
+    assert.equal(existsSync(join(dir, 'q.sock')), false, 'socket file removed');
+    removeDir(dir);
   });
 
   it('accepts 107-byte paths', async () => {
