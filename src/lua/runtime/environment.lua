@@ -44,6 +44,15 @@ G.print = function(...)
   js.stdout(table.concat(parts, '\t') .. '\n')
 end
 
+-- WebAssembly has no shell.  wasmoon's own os.execute throws a JavaScript
+-- error through the Lua state, which pcall cannot catch; this one answers
+-- like a Lua without a shell (no argument: false) or raises a Lua error,
+-- as io.popen does ('popen' not supported).
+G.os.execute = function(...)
+  if select('#', ...) == 0 then return false end
+  error("'os.execute' not supported", 2)
+end
+
 G.os.exit = function(code)
   if code == true or code == nil then code = 0 elseif code == false then code = 1 end
   js.exit(tonumber(code) or 0)
