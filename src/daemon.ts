@@ -14,7 +14,7 @@ import { createMailLogger, type MailLogger } from './operators/pond-log.js';
 import { withPeerCredentials } from './operators/peer-credentials.js';
 import { serveClient } from './operators/serve-client.js';
 import type { Registry } from 'prom-client';
-import { backoffGauges, enableMetrics, gaugeFrom, registry } from './metrics.js';
+import { backoffGauges, enableMetrics, gaugeFrom } from './metrics.js';
 import { runningChildCount, terminateAllChildren } from './streams/child-process.js';
 import { describeMetricsAddress, metricsListenHandler, serveMetrics, type MetricsAddress, type MetricsServer } from './streams/metrics-server.js';
 import { accepted$, adoptListener, bindListener, closeListener, listenTargetName, removeOwnFiles, type Listener } from './streams/listener.js';
@@ -53,7 +53,7 @@ function metricsHost(serve: ServeRegistry): { listen: (text: string) => string |
     start: async () => {
       const address = handler.address;
       if (address === undefined) return undefined;
-      enableMetrics();
+      const registry = await enableMetrics();
       gaugeFrom('qrelay_child_processes', 'Programs started by exec and exec_raw that are running (or not yet reaped)', runningChildCount);
       try {
         return await serve(address, registry);
