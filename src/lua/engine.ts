@@ -21,7 +21,7 @@ import { LuaError, type BridgedFunction, type LuaArg, type LuaPushable } from '.
 import { openMailSession, type MailSessionContext } from './mail-session.js';
 import { loadRuntime, type RuntimeEntries } from './runtime-chunks.js';
 import { readSettings, SETTING_GLOBALS, type Settings } from './settings.js';
-import { logServerAddress, runConfig, startupPrimitives, type StartupHost } from './startup-api.js';
+import { logServerAddress, peekConfig, runConfig, startupPrimitives, type StartupHost } from './startup-api.js';
 export type { ListenRequest, StartupHost } from './startup-api.js';
 
 /** How a run of the script's `reload()` went: `none` when the script defines none. */
@@ -67,12 +67,13 @@ export class LuaEngine implements Policy, LibraryHost {
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) environment[k] = v;
     const engine = new LuaEngine(await LuaState.create(environment), options.dryRun === true);
     engine.lua.limitRunTime(options.runTimeLimitMs ?? DEFAULT_TIMEOUTS.luaRunTimeMs);
-    await engine.install(host);
+    await engine.install(host, peekConfig(configPath));
     runConfig(engine.lua, engine.entries.load_config, configPath);
     return engine;
   }
 
-  private async install(host: StartupHost): Promise<void> {
+  /** `config`: the config file's bytes, for the libraries' set-up (undefined when unreadable). */
+  private async install(host: StartupHost, config: Buffer | undefined): Promise<void> {
     this.entries = loadRuntime(this.lua, {
       ...addressPrimitives(this.addresses),
       ...startupPrimitives(host),
@@ -82,7 +83,7 @@ export class LuaEngine implements Policy, LibraryHost {
     });
     this.driver = new CoroutineDriver(this.lua, this.entries.resume, this);
     this.sessions = { driver: this.driver, entries: this.entries, servers: this.addresses, mails: this.mails };
-    await installLibraries({ lua: this.lua, runtime: this.entries.table, host: this });
+    await installLibraries({ lua: this.lua, runtime: this.entries.table, host: this }, config);
   }
 
   /** print and os.exit (runtime/environment.lua). */

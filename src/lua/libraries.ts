@@ -58,11 +58,14 @@ function installLibrary(context: LibraryContext, library: LuaLibrary): void {
   runChunk(context, 'libs', library.name, js);
 }
 
-/** The support chunks, then every library (after their asynchronous set-up). */
-export async function installLibraries(context: LibraryContext): Promise<void> {
+/**
+ * The support chunks, then every library (after their asynchronous set-up,
+ * which may look at the config file's bytes: undefined when unreadable).
+ */
+export async function installLibraries(context: LibraryContext, config: Buffer | undefined): Promise<void> {
   const none = context.lua.functionTable({}, {});
   for (const chunk of SUPPORT_CHUNKS) runChunk(context, 'library-support', chunk, none);
-  for (const library of LIBRARIES) await library.prepare?.();
+  for (const library of LIBRARIES) await library.prepare?.(config);
   for (const library of LIBRARIES) installLibrary(context, library);
 }
 

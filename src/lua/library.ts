@@ -49,8 +49,11 @@ export interface LuaLibrary {
    * effects, which record what they did not do with `host.refuse`.
    */
   readonly dryRun?: (context: LibraryContext, real: Readonly<Record<string, BridgedFunction>>) => Record<string, BridgedFunction>;
-  /** Asynchronous set-up that must finish before installation (e.g. loading libsodium). */
-  readonly prepare?: () => Promise<void>;
+  /**
+   * Asynchronous set-up that must finish before installation (e.g. loading
+   * libsodium), given the config file's bytes (undefined when unreadable).
+   */
+  readonly prepare?: (config: Buffer | undefined) => Promise<void>;
   /** The daemon shuts down: close what the library holds open (e.g. database connections). */
   readonly shutdown?: () => void;
 }

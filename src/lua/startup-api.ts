@@ -3,6 +3,7 @@
 // its StartupHost; running the config file; and what the engine reads
 // once it ran (log_server).
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { systemErrorText } from '../native/linux.js';
 import type { ListenTarget } from '../policy.js';
 import { DefaultPort, parseNumericAddress, type SocketAddress } from '../protocol/socket-address.js';
@@ -49,6 +50,18 @@ export function startupPrimitives(host: StartupHost): Record<string, BridgedFunc
       hostCall(() => host.listen({ handler: Number(handler), maxSize: Number(size), target: { kind: 'systemd' } }));
     },
   };
+}
+
+/**
+ * The bytes runConfig will run (read from the config's folder, as it
+ * reads them), for the libraries' set-up before it; undefined when unreadable.
+ */
+export function peekConfig(configPath: string): Buffer | undefined {
+  try {
+    return readFileSync(resolve(configDirectory(configPath) ?? '.', configPath));
+  } catch {
+    return undefined;
+  }
 }
 
 /**

@@ -1,11 +1,12 @@
 // JavaScript side of the `sodium` library: libsodium (WebAssembly build)
 // on Lua byte strings.  Argument checks live in sodium.lua; these
-// primitives only see strings of the right lengths.
+// primitives only see strings of the right lengths.  libsodium is loaded
+// only for configs that may use it (sodium-loader.ts).
 import { randomBytes } from 'node:crypto';
-import sodium from 'libsodium-wrappers';
 import type { LuaLibrary } from '../library.js';
 import type { LuaPushable } from '../lua-values.js';
 import { bytesOf } from '../library-support/lua-bytes.js';
+import { libsodium, prepareLibsodium } from './sodium-loader.js';
 
 function pushable(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
@@ -15,7 +16,7 @@ const HEX = /^(?:[0-9A-Fa-f]{2})*$/;
 
 export const sodiumLibrary: LuaLibrary = {
   name: 'sodium',
-  prepare: () => sodium.ready,
+  prepare: prepareLibsodium,
   primitives: () => ({
     bin2hex: ([s]) => bytesOf(s).toString('hex'),
     // nil for odd lengths and anything but hex digits
@@ -27,13 +28,13 @@ export const sodiumLibrary: LuaLibrary = {
     // entropy a few bytes per call (seconds for a megabyte)
     randombytes: ([n]) => randomBytes(Number(n)),
     crypto_box_keypair: (): LuaPushable[] => {
-      const { publicKey, privateKey } = sodium.crypto_box_keypair();
+      const { publicKey, privateKey } = libsodium().crypto_box_keypair();
       return [pushable(publicKey), pushable(privateKey)];
     },
     // nil when libsodium refuses the key (e.g. a low-order point)
     crypto_box_seal: ([m, pk]) => {
       try {
-        return pushable(sodium.crypto_box_seal(bytesOf(m), bytesOf(pk)));
+        return pushable(libsodium().crypto_box_seal(bytesOf(m), bytesOf(pk)));
       } catch {
         return undefined;
       }
@@ -41,20 +42,20 @@ export const sodiumLibrary: LuaLibrary = {
     // nil when the ciphertext does not open with this key pair
     crypto_box_seal_open: ([c, pk, sk]) => {
       try {
-        return pushable(sodium.crypto_box_seal_open(bytesOf(c), bytesOf(pk), bytesOf(sk)));
+        return pushable(libsodium().crypto_box_seal_open(bytesOf(c), bytesOf(pk), bytesOf(sk)));
       } catch {
         return undefined;
       }
     },
-    crypto_scalarmult_base: ([sk]) => pushable(sodium.crypto_scalarmult_base(bytesOf(sk))),
+    crypto_scalarmult_base: ([sk]) => pushable(libsodium().crypto_scalarmult_base(bytesOf(sk))),
     crypto_sign_keypair: (): LuaPushable[] => {
-      const { publicKey, privateKey } = sodium.crypto_sign_keypair();
+      const { publicKey, privateKey } = libsodium().crypto_sign_keypair();
       return [pushable(publicKey), pushable(privateKey)];
     },
-    crypto_sign_detached: ([m, sk]) => pushable(sodium.crypto_sign_detached(bytesOf(m), bytesOf(sk))),
+    crypto_sign_detached: ([m, sk]) => pushable(libsodium().crypto_sign_detached(bytesOf(m), bytesOf(sk))),
     crypto_sign_verify_detached: ([sig, m, pk]) => {
       try {
-        return sodium.crypto_sign_verify_detached(bytesOf(sig), bytesOf(m), bytesOf(pk));
+        return libsodium().crypto_sign_verify_detached(bytesOf(sig), bytesOf(m), bytesOf(pk));
       } catch {
         return false;
       }
