@@ -14,6 +14,7 @@ import { ConfigError } from './errors.js';
 import { LuaEngine } from './lua/engine.js';
 import { bindListeningFd } from './streams/listener.js';
 import { describeMetricsAddress, metricsListenHandler, serveMetrics, type MetricsAddress, type MetricsServer } from './streams/metrics-server.js';
+import { releaseAfterStartup } from './streams/release-memory.js';
 import { pendingSignals, signalNumber } from './streams/signals.js';
 import { createNotifier, reloadingMessage, takeListenFds, watchdogPings$, type Notifier } from './streams/systemd.js';
 import type { Timeouts } from './timeouts.js';
@@ -135,6 +136,8 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
     return 1;
   }
 
+  // the config's engine is gone: what loading it left behind goes back
+  releaseAfterStartup();
   const notifier = createNotifier();
   const env = workerEnvironment(groups);
   const stdio = ['inherit', 'inherit', 'inherit', 'ipc', ...groups.flat()] as const;
