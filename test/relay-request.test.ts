@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ByteChunks } from '../src/protocol/byte-chunks.js';
 import { parseQmqpRequest, type QmqpRequest } from '../src/protocol/qmqp.js';
+import { qmqpBody } from './helpers/qmqp.js';
 import { headerLine, messageBlock, relayRequest } from '../src/protocol/relay-request.js';
 
 const CREDENTIALS = { pid: 4242, uid: 1000, gid: 1000 };
@@ -36,5 +37,24 @@ describe('relayed request', () => {
   it('has no Received line when the credentials are unknown', () => {
     const relayed = relayRequest(clientRequest(), { sender: 'alice@example.com', headers: [] }, undefined);
     assert.equal(text(relayed), '68:24:Subject: test\r\n\r\nHello\r\n,17:alice@example.com,15:bob@example.org,,');
+  });
+
+  it('writes the message pieces as received and what follows them as one piece', () => {
+    const request = clientRequest();
+    const relayed = relayRequest(request, { sender: 'alice@example.com', headers: [] }, CREDENTIALS);
+    assert.equal(relayed.length, 3);
+    assert.equal(relayed[1], request.message.pieces[0]);
+    assert.equal(relayed[2]!.toString('latin1'), ',17:alice@example.com,15:bob@example.org,,');
+  });
+
+  it('writes a long recipient list as it was received, with lengths that match', () => {
+    const recipients = Array.from({ length: 300 }, (_, i) => `recipient-${i}@example.org`);
+    const body = qmqpBody('Subject: test\r\n\r\nHello\r\n', 'alice@example.com', recipients);
+    const parsed = parseQmqpRequest(ByteChunks.of(body));
+    assert.equal(parsed.kind, 'request');
+    assert.ok(parsed.request.recipientBytes.length > 4096);
+    const relayed = relayRequest(parsed.request, { sender: 'alice@example.com', headers: [] }, undefined);
+    assert.ok(relayed.includes(parsed.request.recipientBytes));
+    assert.equal(text(relayed), `${body.length}:${body.toString('latin1')},`);
   });
 });

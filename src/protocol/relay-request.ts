@@ -64,7 +64,26 @@ export function relayRequest(
   const received = receivedLine(credentials);
   const blockLength = addedLength(rewrite, received) + request.message.length;
   const blockHeader = `${blockLength}:`;
-  const middle = Buffer.from(`,${rewrite.sender.length}:${rewrite.sender},`, 'latin1');
-  const innerLength = blockHeader.length + blockLength + middle.length + request.recipientBytes.length;
-  return [addedLines(`${innerLength}:${blockHeader}`, rewrite, received), ...request.message.pieces, middle, request.recipientBytes, NETSTRING_TRAILER];
+  const middle = `,${rewrite.sender.length}:${rewrite.sender},`;
+  const recipients = request.recipientBytes;
+  const innerLength = blockHeader.length + blockLength + middle.length + recipients.length;
+  const head = addedLines(`${innerLength}:${blockHeader}`, rewrite, received);
+  if (recipients.length > TAIL_COPY_MAX) return [head, ...request.message.pieces, Buffer.from(middle, 'latin1'), recipients, NETSTRING_TRAILER];
+  return [head, ...request.message.pieces, envelopeTail(middle, recipients)];
+}
+
+/** Recipient bytes up to this are copied into one tail piece; longer ones are written as they are. */
+const TAIL_COPY_MAX = 4096;
+
+/**
+ * The bytes after the message as one piece: the end of its netstring, the
+ * sender, the recipients and the outer comma (envelope bytes, not the body:
+ * copying them is cheaper than the two pieces of a gathered write it saves).
+ */
+function envelopeTail(middle: string, recipients: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(middle.length + recipients.length + 1);
+  let at = out.write(middle, 0, 'latin1');
+  at += recipients.copy(out, at);
+  out[at] = NETSTRING_TRAILER[0]!;
+  return out;
 }
