@@ -1,0 +1,140 @@
+// relayToServer, the `connect` action's attempt on one server, driven
+// directly with short timeouts: the send limit counts time without write
+// progress (a slow reader that keeps reading is no stall), one gathered
+// write carries the whole request, and unsubscribing closes the socket.
+import assert from 'node:assert/strict';
+import { createServer, type Server, type Socket } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { firstValueFrom } from 'rxjs';
+import { relayToServer, type RelayAttempt, type RelayTimeouts } from '../src/actions/connect.js';
+import { parseNumericAddress } from '../src/protocol/socket-address.js';
+import { netstring } from './helpers/qmqp.js';
+
+const STALL_MS = 400;
+const TIMEOUTS: RelayTimeouts = { connectMs: 2_000, sendStallMs: STALL_MS, firstResponseByteMs: 2_000, betweenResponseChunksMs: 2_000 };
+
+/** A request of `mib` MiB in 64 KiB pieces, as a whole netstring. */
+function bigRequest(mib: number): Buffer[] {
+  const body: Buffer[] = [];
+  for (let i = 0; i < mib * 16; i++) body.push(Buffer.alloc(64 * 1024, 0x61 + (i % 26)));
+  const length = body.length * 64 * 1024;
+  return [Buffer.from(`${length}:`), ...body, Buffer.from(',')];
+}
+
+function listen(path: string, onConnection: (socket: Socket) => void): Promise<Server> {
+  const server = createServer({ allowHalfOpen: true }, (socket) => {
+    socket.on('error', () => {});
+    onConnection(socket);
+  });
+  return new Promise((resolve) => server.listen(path, () => resolve(server)));
+}
+
+describe('relayToServer', () => {
+  let dir: string;
+  const servers: Server[] = [];
+  const sockets: Socket[] = [];
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'qrelay-relay-'));
+  });
+  after(async () => {
+    for (const s of sockets) s.destroy();
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function server(name: string, onConnection: (socket: Socket) => void): Promise<string> {
+    const path = join(dir, name);
+    servers.push(
+      await listen(path, (socket) => {
+        sockets.push(socket);
+        onConnection(socket);
+      }),
+    );
+    return path;
+  }
+
+  it('relays to a slow reader that keeps reading for many times the stall limit', async () => {
+    const request = bigRequest(2);
+    const total = request.reduce((n, b) => n + b.length, 0);
+    let received = 0;
+    const path = await server('slow.sock', (socket) => {
+      // what is buffered every STALL_MS / 8 (about 64 KiB): 1.5-2 s for 2 MiB, progress all the time
+      socket.pause();
+      const timer = setInterval(() => {
+        const chunk = socket.read() as Buffer | null;
+        if (chunk !== null) received += chunk.length;
+        if (received === total) {
+          clearInterval(timer);
+          socket.end(netstring('Kslow but fine'));
+        }
+      }, STALL_MS / 8);
+      socket.on('close', () => clearInterval(timer));
+    });
+    const started = Date.now();
+    const attempt = await firstValueFrom(relayToServer(parseNumericAddress(path, 628), request, TIMEOUTS));
+    assert.deepEqual(attempt, { kind: 'answered', result: { response: 'Kslow but fine' } });
+    assert.equal(received, total);
+    // it really took longer than the stall limit, several times over
+    assert.ok(Date.now() - started > 3 * STALL_MS, `${Date.now() - started} ms`);
+  });
+
+  it('gives up on a reader that stops: Zrelay failed, Connect timeout, not sent', async () => {
+    let got = 0;
+    const path = await server('stops.sock', (socket) => {
+      socket.once('data', (chunk: Buffer) => {
+        got = chunk.length;
+        socket.pause();
+      });
+    });
+    const started = Date.now();
+    const attempt = await firstValueFrom(relayToServer(parseNumericAddress(path, 628), bigRequest(8), TIMEOUTS));
+    const ms = Date.now() - started;
+    assert.deepEqual(attempt, { kind: 'not-sent', result: { response: 'Zrelay failed', log: ['Connect timeout'] } });
+    assert.ok(got > 0);
+    assert.ok(ms >= STALL_MS && ms < 3 * STALL_MS, `${ms} ms`);
+  });
+
+  it('closes the socket and emits nothing when unsubscribed in the middle of the write', async () => {
+    let closed!: () => void;
+    const gone = new Promise<void>((r) => (closed = r));
+    let connected!: () => void;
+    const accepted = new Promise<void>((r) => (connected = r));
+    const path = await server('unsubscribe.sock', (socket) => {
+      socket.pause();
+      socket.on('end', () => closed());
+      socket.on('close', () => closed());
+      connected();
+    });
+    const seen: RelayAttempt[] = [];
+    const subscription = relayToServer(parseNumericAddress(path, 628), bigRequest(8), TIMEOUTS).subscribe((a) => seen.push(a));
+    await accepted;
+    subscription.unsubscribe();
+    for (const s of sockets) s.resume();
+    await gone;
+    // longer than the stall limit: no timer is left to report anything
+    await new Promise((r) => setTimeout(r, STALL_MS * 1.5));
+    assert.deepEqual(seen, []);
+  });
+
+  it('reads an answer that arrives in pieces, and reports a premature close after the request as sent', async () => {
+    const pieces = await server('pieces.sock', (socket) => {
+      socket.once('data', () => {
+        socket.write('6:K');
+        setTimeout(() => socket.end('piece,'), 50);
+      });
+    });
+    const small = [netstring('x')];
+    assert.deepEqual(await firstValueFrom(relayToServer(parseNumericAddress(pieces, 628), small, TIMEOUTS)), {
+      kind: 'answered',
+      result: { response: 'Kpiece' },
+    });
+    const closes = await server('closes.sock', (socket) => socket.once('data', () => socket.end('3:K')));
+    assert.deepEqual(await firstValueFrom(relayToServer(parseNumericAddress(closes, 628), small, TIMEOUTS)), {
+      kind: 'sent',
+      result: { response: 'Zrelay failed', log: ['Peer closed the socket prematurely'] },
+    });
+  });
+});
