@@ -10,7 +10,7 @@ import { ipHost, type SocketAddress } from '../protocol/socket-address.js';
 import { writeGathered } from '../streams/write-pieces.js';
 import type { Timeouts } from '../timeouts.js';
 import { ActionFailure, type ActionResult } from './action-result.js';
-import { MAX_RESPONSE, PREMATURE_CLOSE, qmqpAnswer } from './qmqp-response.js';
+import { MAX_RESPONSE, PREMATURE_CLOSE, qmqpAnswer, wholeAnswer } from './qmqp-response.js';
 import { relayFailed, writeFailure } from './send-request.js';
 
 /** How one attempt ended; `result` is what the client gets if it is the last. */
@@ -56,7 +56,8 @@ const enum Phase {
  * - connect: `connectMs` (`Zconnect failed`, log `Connect timeout`);
  * - send, one gathered write: `sendStallMs` without progress (`Zrelay
  *   failed`, log `Connect timeout`, sic), `Failed to write: …`;
- * - answer, one netstring of at most 256 bytes: `firstResponseByteMs` for
+ * - answer, one netstring of at most 256 bytes (an answer that comes in
+ *   one chunk is decoded at once, others by the NetstringReader): `firstResponseByteMs` for
  *   the first chunk, `betweenResponseChunksMs` after each (`Connect
  *   timeout`), `Failed to receive: …`, `Peer closed the socket
  *   prematurely`, the netstring reader's errors.
@@ -109,7 +110,6 @@ export function relayToServer(address: SocketAddress, request: readonly Buffer[]
 
     const awaitAnswer = (): void => {
       phase = Phase.Answer;
-      reader = new NetstringReader(MAX_RESPONSE);
       socket.on('data', onData);
       socket.on('end', onEnd);
       socket.on('close', onEnd);
@@ -118,15 +118,25 @@ export function relayToServer(address: SocketAddress, request: readonly Buffer[]
     };
     const onData = (chunk: Buffer): void => {
       if (phase !== Phase.Answer) return;
-      const result = reader!.push(chunk);
+      if (reader === undefined) {
+        const whole = wholeAnswer(chunk);
+        if (whole !== undefined) {
+          answered(whole);
+          return;
+        }
+        reader = new NetstringReader(MAX_RESPONSE);
+      }
+      const result = reader.push(chunk);
       if (result === undefined) {
         arm(timeouts.betweenResponseChunksMs, onAnswerTimeout);
         return;
       }
       const answer = qmqpAnswer(result);
       if (answer instanceof ActionFailure) fail(answer);
-      else end({ kind: answer.response === Responses.malformedRelayResponse ? 'sent' : 'answered', result: answer });
+      else answered(answer);
     };
+    const answered = (answer: ActionResult): void =>
+      end({ kind: answer.response === Responses.malformedRelayResponse ? 'sent' : 'answered', result: answer });
     const onEnd = (): void => {
       if (phase === Phase.Answer) fail(relayFailed(PREMATURE_CLOSE));
     };
@@ -143,9 +153,13 @@ export function relayToServer(address: SocketAddress, request: readonly Buffer[]
       socket.once('connect', () => {
         if (phase === Phase.Connect) send();
       });
-      arm(timeouts.connectMs, () => {
-        if (phase === Phase.Connect) fail(new ActionFailure(Responses.connectFailed, 'Connect timeout'));
-      });
+      // a Unix socket is connected (or refused) by the connect call itself,
+      // only its callback waits for the next loop turn: no timer needed
+      if (address.family !== 'unix') {
+        arm(timeouts.connectMs, () => {
+          if (phase === Phase.Connect) fail(new ActionFailure(Responses.connectFailed, 'Connect timeout'));
+        });
+      }
     } else {
       send();
     }

@@ -31,6 +31,29 @@ export function qmqpAnswer(result: NetstringReadResult): ActionResult | ActionFa
   return { response: payload.toString('latin1') };
 }
 
+/**
+ * The answer when `chunk` is exactly one complete netstring of at most 256
+ * bytes (`N:payload,`, how servers answer), else undefined: then the
+ * NetstringReader decides, byte for byte as the original reads.  Saves
+ * the reader's allocations on every relayed mail; same result.
+ */
+export function wholeAnswer(chunk: Buffer): ActionResult | undefined {
+  const end = chunk.length - 1;
+  let length = 0;
+  let colon = 0;
+  for (; colon < end; colon++) {
+    const b = chunk[colon]!;
+    if (b < 0x30 || b > 0x39) break;
+    length = length * 10 + (b - 0x30);
+    if (length > MAX_RESPONSE) return undefined;
+  }
+  // the original looks for the colon in the first 32 bytes only
+  if (colon === 0 || colon >= 32 || chunk[colon] !== 0x3a || colon + length + 1 !== end || chunk[end] !== 0x2c) return undefined;
+  const code = chunk[colon + 1];
+  if (code !== 0x4b && code !== 0x5a && code !== 0x44) return MALFORMED_RESPONSE;
+  return { response: chunk.toString('latin1', colon + 1, end) };
+}
+
 /** The validated answer from a stream of response chunks. */
 export function readQmqpResponse(
   chunks: Observable<Buffer>,

@@ -1,6 +1,6 @@
 // Stage: the policy's decision → the answer for the client, by carrying
 // out the action (discard, reject, connect, exec, exec_raw).
-import { mergeMap, map, of, tap, type Observable, type OperatorFunction } from 'rxjs';
+import { mergeMap, map, of, type Observable, type OperatorFunction } from 'rxjs';
 import type { ActionResult, RelayReport } from '../actions/action-result.js';
 import { relayToServers, type RelayContext } from '../actions/failover.js';
 import { runExec, runExecRaw } from '../actions/exec.js';
@@ -51,8 +51,10 @@ export function executeAction(client: Client, request: QmqpRequest, context: Rel
     }
     const relayed = isRelayingAction(decision.action);
     return carryOut(decision.action, decision.mail, client, request, context).pipe(
-      tap((result) => result.log?.forEach((line) => logDomain(client.domain, line))),
-      map((result): Answer => (result.relay === undefined ? { response: result.response, relayed } : { response: result.response, relayed, relay: result.relay })),
+      map((result): Answer => {
+        if (result.log !== undefined) for (const line of result.log) logDomain(client.domain, line);
+        return result.relay === undefined ? { response: result.response, relayed } : { response: result.response, relayed, relay: result.relay };
+      }),
     );
   });
 }
