@@ -9,6 +9,7 @@
 // every write from them (a relay, a child's stdin) has finished or been
 // abandoned with its own socket.
 import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
+import { unixStreamOptions } from './pipe-handle.js';
 import { ReceiveArea } from './receive-pool.js';
 
 /** A Socket for an accepted descriptor, reading into the receive pool. */
@@ -22,7 +23,7 @@ export function acceptedSocket(fd: number): Socket {
     },
   };
   // Node's Socket constructor takes `onread` (its types list it for connect() only)
-  const options: SocketConstructorOpts & { onread: OnReadOpts } = { fd, readable: true, writable: true, allowHalfOpen: true, onread };
+  const options: SocketConstructorOpts & { onread: OnReadOpts } = { ...unixStreamOptions(fd), readable: true, writable: true, allowHalfOpen: true, onread };
   const socket: Socket = new Socket(options);
   socket.once('close', () => area.release());
   areas.set(socket, area);

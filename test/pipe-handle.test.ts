@@ -1,0 +1,66 @@
+// Accepted connections get their libuv Pipe handle directly (no
+// uv_guess_handle per connection): the Socket made from it reads, writes
+// and closes its descriptor like one made from `{ fd }`.
+import assert from 'node:assert/strict';
+import { Socket } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { acceptConnection, closeFd, connectSocket, listenUnix } from '../src/native/linux.js';
+import { directPipeHandles, unixStreamOptions } from '../src/streams/pipe-handle.js';
+import { removeDir, tempDir, waitFor } from './helpers/daemon.js';
+
+describe('pipe handles for accepted connections', () => {
+  let dir: string;
+  let path: string;
+  let listenFd: number;
+
+  before(() => {
+    dir = tempDir('qrelay-pipe-handle-');
+    path = join(dir, 'l.sock');
+    listenFd = listenUnix(Buffer.from(path), false, 8, path);
+  });
+  after(() => {
+    closeFd(listenFd);
+    removeDir(dir);
+  });
+
+  /** A connected pair: the accepted descriptor and the client's Socket. */
+  async function acceptedPair(): Promise<{ fd: number; peer: Socket }> {
+    const { fd: clientFd } = connectSocket({ family: 'unix', name: Buffer.from(path), abstract: false }, 'stream', false);
+    const peer = new Socket({ fd: clientFd, readable: true, writable: true, allowHalfOpen: true });
+    let fd: number | undefined;
+    await waitFor(() => (fd = acceptConnection(listenFd)) !== undefined, 5_000, 'the connection');
+    return { fd: fd!, peer };
+  }
+
+  it('is used on the Node versions we support (a Pipe handle, not the descriptor)', () => {
+    assert.equal(directPipeHandles, true);
+  });
+
+  it('makes a Socket that reads, writes and closes its descriptor', async () => {
+    const { fd, peer } = await acceptedPair();
+    const options = unixStreamOptions(fd);
+    assert.equal(options.fd, undefined);
+    const socket = new Socket({ ...options, readable: true, writable: true, allowHalfOpen: true });
+    assert.equal((socket as unknown as { _handle: { fd: number } })._handle.fd, fd, 'the handle holds the accepted descriptor');
+    const got = new Promise<string>((resolve) => socket.once('data', (chunk: Buffer) => resolve(chunk.toString())));
+    peer.write('ping');
+    assert.equal(await got, 'ping');
+    const answer: Buffer[] = [];
+    const peerEnded = new Promise<void>((resolve) => peer.on('data', (c: Buffer) => answer.push(c)).once('end', resolve));
+    socket.end('pong');
+    await peerEnded;
+    assert.equal(Buffer.concat(answer).toString(), 'pong');
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+    socket.destroy();
+    await closed;
+    peer.destroy();
+  });
+
+  it('throws for a descriptor that is not open, as new Socket({ fd }) does', async () => {
+    const { fd, peer } = await acceptedPair();
+    closeFd(fd);
+    peer.destroy();
+    assert.throws(() => unixStreamOptions(fd));
+  });
+});
