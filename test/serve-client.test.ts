@@ -172,6 +172,17 @@ describe('serveClient', () => {
       assert.equal(policy.opened.length, 0);
       assert.equal(c.outcomes.length, 0, 'no Pond record for a request that did not parse');
     });
+
+    it('completes and closes the connection when the answer cannot be written (the client is gone)', async () => {
+      const connections = gauges.connectionsInFlight;
+      const c = await open(discardAtOnce());
+      // announced too large: answered as soon as the header is read, which is after the client closed
+      await new Promise((resolve) => c.peer.write('999999:', resolve));
+      c.peer.destroy();
+      await c.served;
+      assert.equal(await c.received, '');
+      assert.equal(gauges.connectionsInFlight, connections);
+    });
   });
 
   describe('the receive idle limit (receiveIdleMs)', () => {

@@ -7,12 +7,16 @@ import type { ResponseText } from '../protocol/responses.js';
 import type { Client } from '../client.js';
 
 /**
- * On subscription writes the response netstring and ends the connection;
- * emits nothing and completes once the bytes are flushed (the socket is
- * then destroyed), or at once, logging `Failed to write: …`, when the
- * socket is no longer writable or the write fails.  Never errors.
- * Unsubscribing does not stop the write: the connection's owner
- * (serveClient) destroys the socket when its stream ends.
+ * On subscription writes the response netstring and closes the connection;
+ * emits nothing and never errors.  Completes at once when the kernel took
+ * the bytes in the one write (the usual case: a few bytes into an empty
+ * socket buffer; the socket is destroyed right away, its peer reads the
+ * answer, then the end of the connection); otherwise once the rest is
+ * flushed and the write side shut down (the socket is then destroyed).
+ * When the socket is no longer writable or the write fails, logs `Failed
+ * to write: …` and completes at once.  Unsubscribing does not stop a
+ * pending write: the connection's owner (serveClient) destroys the socket
+ * when its stream ends.
  */
 export function respond(client: Client, response: ResponseText): Observable<never> {
   return new Observable<never>((subscriber) => {
@@ -22,13 +26,21 @@ export function respond(client: Client, response: ResponseText): Observable<neve
       subscriber.complete();
       return;
     }
+    socket.write(encodeNetstring(response));
+    // written (or failed) within the call: nothing is left to wait for
+    if (socket.writableLength === 0) {
+      if (socket.errored !== null) logDomain(client.domain, `Failed to write: ${systemErrorText(socket.errored)}`);
+      socket.destroy();
+      subscriber.complete();
+      return;
+    }
     const onError = (error: Error): void => {
       logDomain(client.domain, `Failed to write: ${systemErrorText(error)}`);
       socket.destroy();
       subscriber.complete();
     };
     socket.once('error', onError);
-    socket.end(encodeNetstring(response), () => {
+    socket.end(() => {
       socket.off('error', onError);
       socket.destroy();
       subscriber.complete();
