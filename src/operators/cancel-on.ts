@@ -1,5 +1,5 @@
 // Stage: a mail's work, raced against its cancellation.
-import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
+import { Observable, type OperatorFunction } from 'rxjs';
 
 /**
  * Emits the source's first value; or, if `cancel$` emits first, what
@@ -11,10 +11,10 @@ import { Observable, type MonoTypeOperatorFunction } from 'rxjs';
  * operator: a mail goes through it once, and the four operators cost a
  * measurable share of the per-connection work (about 3 µs and 2 KB).
  */
-export function cancelOn<T, C>(cancel$: Observable<C>, canceled: (cause: C) => T): MonoTypeOperatorFunction<T> {
+export function cancelOn<T, C, U = T>(cancel$: Observable<C>, canceled: (cause: C) => U): OperatorFunction<T, T | U> {
   return (source) =>
-    new Observable<T>((subscriber) => {
-      const done = (value: T): void => {
+    new Observable<T | U>((subscriber) => {
+      const done = (value: T | U): void => {
         subscriber.next(value);
         subscriber.complete();
       };

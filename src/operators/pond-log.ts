@@ -1,8 +1,7 @@
-// Stage: one log record per processed mail (docs/pond.md), sent before the
-// response is written.  The wire format lives in src/protocol/pond.ts, the
+// One log record per processed mail (docs/pond.md), sent before the
+// response is written (by finishMail).  The wire format lives in src/protocol/pond.ts, the
 // socket in src/streams/datagram-socket.ts.
 import { performance } from 'node:perf_hooks';
-import { tap, type MonoTypeOperatorFunction } from 'rxjs';
 import type { RelayReport } from '../actions/action-result.js';
 import { logDomain, logMails, logPlain } from '../log.js';
 import { ConfigError } from '../errors.js';
@@ -34,16 +33,6 @@ export interface MailOutcome {
 
 export interface MailLogger {
   log(outcome: MailOutcome): void;
-}
-
-/**
- * Mirrors the outcomes, sending each one's Pond record to `logger` before
- * passing it on (so the record goes out before the answer is written); the
- * source itself when there is no `log_server`.  A lost record never errors.
- * Completes, errors and unsubscribes with the source.
- */
-export function pondLog(logger: MailLogger | undefined): MonoTypeOperatorFunction<MailOutcome> {
-  return logger === undefined ? (source) => source : tap((outcome) => logger.log(outcome));
 }
 
 /** The message suffix (docs/pond.md): the response minus its code letter, or why it was cancelled. */

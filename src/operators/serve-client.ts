@@ -4,9 +4,11 @@
 // Every connection builds this pipeline anew, so it is kept short: each
 // operator costs about 0.5–1 µs and a few hundred bytes of garbage per
 // connection.  Synchronous steps (parsing the request) are plain calls
-// inside the stage that needs them, and races/timeouts use the fused
-// operators cancelOn and idleTimeout.
-import { EMPTY, Observable, catchError, finalize, map, mergeMap, tap } from 'rxjs';
+// inside the stage that needs them, races/timeouts use the fused
+// operators cancelOn and idleTimeout, the end of a mail (Pond record, log
+// line, metrics, answer) is the one operator finishMail, and serveClient
+// itself is one Observable (not mergeMap → catchError → finalize).
+import { EMPTY, Observable, tap } from 'rxjs';
 import { logDomain } from '../log.js';
 import { isRelayingAction, type Policy } from '../policy.js';
 import { describeNetstringError, type NetstringReadResult } from '../protocol/netstring-reader.js';
@@ -24,9 +26,8 @@ import { receiveRequest } from './receive-request.js';
 import type { Client } from '../client.js';
 import { gauges } from '../metrics.js';
 import { messageTooLarge } from '../protocol/responses.js';
-import { logMailOutcome } from './mail-log.js';
-import { countMailOutcome } from './mail-metrics.js';
-import { pondLog, type MailOutcome, type MailLogger, type MailResult } from './pond-log.js';
+import { finishMail, type Canceled, type MailProgress } from './finish-mail.js';
+import type { MailLogger } from './pond-log.js';
 import { respond } from './respond.js';
 import { runPolicy } from './run-policy.js';
 
@@ -52,31 +53,16 @@ export interface ServeOptions {
  * closed (the mail object goes stale, a pidfd is closed).
  */
 function processMail(client: Client, request: QmqpRequest, unread: Buffer, options: ServeOptions): Observable<never> {
-  gauges.mailsInFlight++;
   const { session, decision$ } = runPolicy(options.policy, client, request);
-  // Pond traffic counts a mail cancelled while relaying as relayed.
-  let relaying = false;
-  let decided: MailOutcome['decision'];
+  const progress: MailProgress = { decision: undefined, relaying: false };
   return decision$.pipe(
     tap((decision) => {
-      decided = decision.kind === 'action' ? decision.action : 'script-failed';
-      relaying = decision.kind === 'action' && isRelayingAction(decision.action);
+      progress.decision = decision.kind === 'action' ? decision.action : 'script-failed';
+      progress.relaying = decision.kind === 'action' && isRelayingAction(decision.action);
     }),
     executeAction(client, request, options),
-    map((answer): MailResult => ({ kind: 'answered', ...answer })),
-    cancelOn(clientGone(client, unread, options.shutdown$), (reason): MailResult => ({ kind: 'canceled', reason, relayed: relaying })),
-    map((result): MailOutcome => ({ client, request, mail: session.close(), decision: decided, result })),
-    pondLog(options.mailLog),
-    mergeMap((outcome) => {
-      // the line on stderr and the metrics (no extra operators: this pipeline is built per connection)
-      logMailOutcome(outcome);
-      countMailOutcome(outcome);
-      return outcome.result.kind === 'answered' ? respond(client, outcome.result.response) : EMPTY;
-    }),
-    finalize(() => {
-      gauges.mailsInFlight--;
-      session.close();
-    }),
+    cancelOn(clientGone(client, unread, options.shutdown$), (reason): Canceled => ({ kind: 'canceled', reason, relayed: progress.relaying })),
+    finishMail({ client, request, session, progress, mailLog: options.mailLog }),
   );
 }
 
@@ -106,22 +92,43 @@ function serveRequest(client: Client, read: NetstringReadResult, options: ServeO
  * either way the socket is destroyed and the budget share released.
  */
 export function serveClient(client: Client, options: ServeOptions): Observable<never> {
-  const { socket, listener } = client;
-  gauges.connectionsInFlight++;
-  const share = options.receiveBudget.open(socket);
-  return receiveRequest(socket, share, options.timeouts.receiveIdleMs, listener.maxSize).pipe(
-    mergeMap((read) => {
-      stopKeeping(socket);
-      return serveRequest(client, read, options);
-    }),
-    catchError((e: unknown) => {
+  return new Observable<never>((subscriber) => {
+    const { socket, listener } = client;
+    gauges.connectionsInFlight++;
+    const share = options.receiveBudget.open(socket);
+    const failed = (e: unknown): void => {
       if ((e as NodeJS.ErrnoException).code !== 'ECONNRESET') logDomain(client.domain, `read() failed: ${systemErrorText(e)}`);
-      return EMPTY;
-    }),
-    finalize(() => {
+      subscriber.complete();
+    };
+    // complete once the request is read (or the reading ended without one) and its answer is written
+    let reading = true;
+    let answering = false;
+    subscriber.add(
+      receiveRequest(socket, share, options.timeouts.receiveIdleMs, listener.maxSize).subscribe({
+        next: (read) => {
+          stopKeeping(socket);
+          answering = true;
+          subscriber.add(
+            serveRequest(client, read, options).subscribe({
+              error: failed,
+              complete: () => {
+                answering = false;
+                if (!reading) subscriber.complete();
+              },
+            }),
+          );
+        },
+        error: failed,
+        complete: () => {
+          reading = false;
+          if (!answering) subscriber.complete();
+        },
+      }),
+    );
+    subscriber.add(() => {
       gauges.connectionsInFlight--;
       share.release();
       socket.destroy();
-    }),
-  );
+    });
+  });
 }

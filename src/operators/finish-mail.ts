@@ -1,0 +1,77 @@
+// Stage: the end of a mail: its Pond record (docs/pond.md), its log line
+// (docs/logging.md) and metrics (docs/metrics.md), then the answer to the
+// client (docs/protocol.md).
+import { Observable, type OperatorFunction } from 'rxjs';
+import type { Client } from '../client.js';
+import { gauges } from '../metrics.js';
+import type { MailSession } from '../policy.js';
+import type { QmqpRequest } from '../protocol/qmqp.js';
+import type { Answer } from './execute-action.js';
+import { logMailOutcome } from './mail-log.js';
+import { countMailOutcome } from './mail-metrics.js';
+import type { MailLogger, MailOutcome, MailResult } from './pond-log.js';
+import { respond } from './respond.js';
+
+/** A mail cancelled before it was answered (what cancelOn makes of the client going). */
+export type Canceled = Extract<MailResult, { readonly kind: 'canceled' }>;
+
+/** What is known of a mail while its action runs (set by the stages before this one). */
+export interface MailProgress {
+  /** What the policy decided, once it did. */
+  decision: MailOutcome['decision'];
+  /** A relaying action was started: Pond traffic counts a mail cancelled while relaying as relayed. */
+  relaying: boolean;
+}
+
+export interface MailEnd {
+  readonly client: Client;
+  readonly request: QmqpRequest;
+  readonly session: MailSession;
+  readonly progress: MailProgress;
+  readonly mailLog: MailLogger | undefined;
+}
+
+/**
+ * Ends a mail with the source's first value (its Answer, or Canceled):
+ * closes the session (the mail's final state), sends the Pond record to
+ * `mailLog`, writes the log line, counts the metrics, then writes the
+ * answer (respond; a cancelled mail gets none).  Emits nothing; completes
+ * once the answer is written, right after the records for a cancelled
+ * mail, or when the source completes without a value.  Errors with the
+ * source.  Counts the mail in `gauges.mailsInFlight` while subscribed.
+ * Unsubscribing unsubscribes from the source (abandoning its work) or
+ * stops waiting for the write; either way the session is closed.
+ *
+ * The same as map(outcome) → pondLog → mergeMap(log line, metrics,
+ * respond) → finalize, in one operator: every mail goes through it.
+ */
+export function finishMail(end: MailEnd): OperatorFunction<Answer | Canceled, never> {
+  return (source) =>
+    new Observable<never>((subscriber) => {
+      gauges.mailsInFlight++;
+      let ended = false;
+      subscriber.add(
+        source.subscribe({
+          next: (value) => {
+            if (ended) return;
+            ended = true;
+            const result: MailResult = 'kind' in value ? value : { kind: 'answered', ...value };
+            const outcome: MailOutcome = { client: end.client, request: end.request, mail: end.session.close(), decision: end.progress.decision, result };
+            end.mailLog?.log(outcome);
+            logMailOutcome(outcome);
+            countMailOutcome(outcome);
+            if (result.kind === 'answered') subscriber.add(respond(end.client, result.response).subscribe({ complete: () => subscriber.complete() }));
+            else subscriber.complete();
+          },
+          error: (e: unknown) => subscriber.error(e),
+          complete: () => {
+            if (!ended) subscriber.complete();
+          },
+        }),
+      );
+      subscriber.add(() => {
+        gauges.mailsInFlight--;
+        end.session.close();
+      });
+    });
+}
