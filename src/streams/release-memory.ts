@@ -17,6 +17,7 @@
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { trimCHeap } from '../native/linux.js';
+import { requestMemoryReduction } from '../native/memory-pressure.js';
 
 /** Peaks below this are left to V8's own schedule. */
 export const LARGE_PEAK = 64 << 20;
@@ -32,6 +33,8 @@ const MAX_ROUNDS = 6;
 export interface ReleaseEffects {
   /** A full garbage collection. */
   collect(): void;
+  /** A memory-reducing full collection (young generation shrunk, old one compacted); `done` after it. */
+  reduce(done: () => void): void;
   /** Returns freed C heap memory to the kernel. */
   trim(): void;
   /** Bytes of ArrayBuffer backing stores alive now. */
@@ -52,6 +55,11 @@ function fullCollection(): void {
 
 export const processEffects: ReleaseEffects = {
   collect: fullCollection,
+  reduce: (done) => {
+    if (requestMemoryReduction(done)) return;
+    fullCollection();
+    done();
+  },
   trim: trimCHeap,
   bufferBytes: () => process.memoryUsage().arrayBuffers,
   later: (f, ms) => void (ms === 0 ? setImmediate(f) : setTimeout(f, ms)).unref(),
@@ -59,15 +67,28 @@ export const processEffects: ReleaseEffects = {
 
 /** Startup is over: compilation scratch memory goes back to the kernel soon after. */
 const AFTER_STARTUP_MS = 1000;
+/** Pause between the memory reduction and the trim (V8 frees some pages on background threads). */
+const REDUCE_PAUSE_MS = 100;
 
 /**
- * Once, soon after startup: compiling the config, the Lua runtime and the
- * WebAssembly modules leaves freed memory in glibc's heaps (largely in the
- * arenas of V8's compiler threads), which glibc keeps for reuse.  Measured
- * here: 80 → 72 MB resident for an idle daemon.
+ * Once, soon after startup: loading the config, the Lua runtime and the
+ * WebAssembly modules grows V8's young generation to several MB, which an
+ * idle daemon never shrinks (V8 does so only in a collection that sees a
+ * low allocation rate, and an idle daemon runs none), and leaves freed
+ * memory in glibc's heaps (largely in the arenas of V8's compiler threads),
+ * which glibc keeps for reuse.  So V8 is asked for a memory-reducing
+ * collection, then the C heap is trimmed.  Measured here: 80 → 72 MB
+ * resident for an idle daemon with the trim alone, 75 → 63 MB with both.
+ *
+ * Not done again after load: a daemon whose young generation was shrunk
+ * spends two to three times the CPU per mail until it has grown again
+ * (measured: 2 KB mails after a pause of 2 s, with this reduction or even a
+ * plain full collection in the pause), so the memory V8 grew under load is
+ * kept for the next burst.
  */
 export function releaseAfterStartup(effects: ReleaseEffects = processEffects): void {
-  effects.later(() => effects.trim(), AFTER_STARTUP_MS);
+  const trimSoon = (): void => effects.later(() => effects.trim(), REDUCE_PAUSE_MS);
+  effects.later(() => effects.reduce(trimSoon), AFTER_STARTUP_MS);
 }
 
 /**
