@@ -25,12 +25,12 @@ export type RelayAttempt =
 export type RelayTimeouts = Pick<Timeouts, 'connectMs' | 'sendStallMs' | 'firstResponseByteMs' | 'betweenResponseChunksMs'>;
 
 function openSocket(address: SocketAddress): Socket {
-  if (address.family === 'unix' && address.abstract) {
-    // Node pads abstract names; connect with the exact-length address instead.
+  if (address.family === 'unix') {
+    // connected by the native module: Node pads abstract names, and a path
+    // connected here needs no 'connect' callback a loop turn later
     const { fd } = connectSocket(address, 'stream', false);
     return new Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
   }
-  if (address.family === 'unix') return netConnect({ path: address.name.toString('latin1'), allowHalfOpen: true });
   return netConnect({ host: ipHost(address), port: address.port, allowHalfOpen: true });
 }
 
