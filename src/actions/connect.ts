@@ -7,6 +7,7 @@ import { connectSocket, ENOTCONN, strerror, systemErrorText } from '../native/li
 import { NetstringReader } from '../protocol/netstring-reader.js';
 import { Responses } from '../protocol/responses.js';
 import { ipHost, type SocketAddress } from '../protocol/socket-address.js';
+import { unixStreamOptions } from '../streams/pipe-handle.js';
 import { writeGathered } from '../streams/write-pieces.js';
 import type { Timeouts } from '../timeouts.js';
 import { ActionFailure, type ActionResult } from './action-result.js';
@@ -29,7 +30,7 @@ function openSocket(address: SocketAddress): Socket {
     // connected by the native module: Node pads abstract names, and a path
     // connected here needs no 'connect' callback a loop turn later
     const { fd } = connectSocket(address, 'stream', false);
-    return new Socket({ fd, readable: true, writable: true, allowHalfOpen: true });
+    return new Socket({ ...unixStreamOptions(fd), readable: true, writable: true, allowHalfOpen: true });
   }
   return netConnect({ host: ipHost(address), port: address.port, allowHalfOpen: true });
 }
