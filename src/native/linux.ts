@@ -22,8 +22,7 @@ const c = {
   bind: libc.func('int bind(int, const void *, uint32_t)'),
   listen: libc.func('int listen(int, int)'),
   connect: libc.func('int connect(int, const void *, uint32_t)'),
-  getsockopt: libc.func('int getsockopt(int, int, int, _Out_ void *, _Inout_ uint32_t *)'),
-  // the same call with caller-owned buffers: no marshalling per call (hot path)
+  // with caller-owned buffers: no marshalling per call (hot path)
   getsockoptRaw: libc.func('int getsockopt(int, int, int, void *, void *)'),
   setsockopt: libc.func('int setsockopt(int, int, int, const void *, uint32_t)'),
   send: libc.func('intptr_t send(int, const void *, uintptr_t, int)'),
@@ -107,10 +106,14 @@ export function peerCredentials(fd: number): PeerCredentials | undefined {
 }
 
 /** SO_PEERPIDFD: a pidfd pinning the peer process (kernel ≥ 6.5), or undefined. */
+const pidfdValue = Buffer.alloc(4);
+const pidfdLength = Buffer.alloc(4);
+
 export function peerPidfd(fd: number): number | undefined {
-  const buf = Buffer.alloc(4);
-  if (c.getsockopt(fd, SOL_SOCKET, SO_PEERPIDFD, buf, [4]) < 0) return undefined;
-  const pidfd = buf.readInt32LE(0);
+  // reused buffers, as in peerCredentials (once per mail whose policy reads m.cgroup)
+  pidfdLength.writeUInt32LE(4);
+  if (c.getsockoptRaw(fd, SOL_SOCKET, SO_PEERPIDFD, pidfdValue, pidfdLength) < 0) return undefined;
+  const pidfd = pidfdValue.readInt32LE(0);
   return pidfd >= 0 ? pidfd : undefined;
 }
 

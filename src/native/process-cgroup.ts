@@ -1,16 +1,38 @@
 // Which cgroup (v2) a process is in, from /proc/<pid>/cgroup, pinned
 // against pid reuse by a pidfd when there is one (docs/mail.md).
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { systemErrorText } from './linux.js';
 
 /** A lookup failure; the message is what the Lua script sees. */
 export class CgroupLookupError extends Error {}
 
+/** The buffer procfs files are read into, grown when a file fills it; reused by every lookup. */
+let procBuffer = Buffer.allocUnsafe(4096);
+
+/**
+ * The whole content of a procfs file, as a view of the shared buffer (valid
+ * until the next read): open, read to the end, close (procfs files report
+ * size 0, so readFileSync's fstat and growing buffers are of no use here).
+ */
 function readProcFile(path: string): Buffer {
+  let fd: number | undefined;
   try {
-    return readFileSync(path);
+    fd = openSync(path, 'r');
+    let length = 0;
+    for (;;) {
+      if (length === procBuffer.length) {
+        const larger = Buffer.allocUnsafe(procBuffer.length * 2);
+        procBuffer.copy(larger, 0, 0, length);
+        procBuffer = larger;
+      }
+      const n = readSync(fd, procBuffer, length, procBuffer.length - length, null);
+      if (n === 0) return procBuffer.subarray(0, length);
+      length += n;
+    }
   } catch (e) {
     throw new CgroupLookupError(`Failed to open "${path}": ${systemErrorText(e)}`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -45,7 +67,8 @@ function checkPinned(pidfd: number, pid: number): void {
  */
 export function processCgroupPath(pid: number, pidfd: number | undefined): string | undefined {
   if (pidfd !== undefined) checkPinned(pidfd, pid);
-  const content = readProcFile(`/proc/${pid}/cgroup`);
+  // parsed before the re-check, which reads into the same buffer
+  const path = parseCgroupFile(readProcFile(`/proc/${pid}/cgroup`));
   if (pidfd !== undefined) checkPinned(pidfd, pid);
-  return parseCgroupFile(content);
+  return path;
 }
