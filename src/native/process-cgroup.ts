@@ -11,8 +11,12 @@ let procBuffer = Buffer.allocUnsafe(4096);
 
 /**
  * The whole content of a procfs file, as a view of the shared buffer (valid
- * until the next read): open, read to the end, close (procfs files report
- * size 0, so readFileSync's fstat and growing buffers are of no use here).
+ * until the next read): open, one read, close (procfs files report size 0,
+ * so readFileSync's fstat and growing buffers are of no use here).  Both
+ * files read here (/proc/PID/cgroup, /proc/self/fdinfo/FD) are made whole
+ * by one show() call of a single_open seq_file and handed out in one read
+ * when the buffer holds them, so a read that leaves room is the end; one
+ * that fills the buffer is read on into a larger one.
  */
 function readProcFile(path: string): Buffer {
   let fd: number | undefined;
@@ -20,14 +24,13 @@ function readProcFile(path: string): Buffer {
     fd = openSync(path, 'r');
     let length = 0;
     for (;;) {
-      if (length === procBuffer.length) {
-        const larger = Buffer.allocUnsafe(procBuffer.length * 2);
-        procBuffer.copy(larger, 0, 0, length);
-        procBuffer = larger;
-      }
-      const n = readSync(fd, procBuffer, length, procBuffer.length - length, null);
-      if (n === 0) return procBuffer.subarray(0, length);
+      const room = procBuffer.length - length;
+      const n = readSync(fd, procBuffer, length, room, null);
       length += n;
+      if (n < room) return procBuffer.subarray(0, length);
+      const larger = Buffer.allocUnsafe(procBuffer.length * 2);
+      procBuffer.copy(larger, 0, 0, length);
+      procBuffer = larger;
     }
   } catch (e) {
     throw new CgroupLookupError(`Failed to open "${path}": ${systemErrorText(e)}`);
