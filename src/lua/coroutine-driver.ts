@@ -63,12 +63,15 @@ export class CoroutineDriver {
 
   /**
    * Drives the managed coroutine `id` that `start` begins and emits its
-   * final status values once (driver.lua lists them).  Unsubscribing
+   * final status values (driver.lua lists them) once, as `project` makes
+   * them, then completes.  A coroutine that finishes at once (a handler
+   * that decides without waiting) costs no Subscription.  Unsubscribing
    * abandons it.
    */
-  run$(id: number, start: () => LuaArg[]): Observable<LuaArg[]> {
-    return new Observable<LuaArg[]>((subscriber) => {
-      const subscription = new Subscription();
+  run$<T>(id: number, start: () => LuaArg[], project: (values: LuaArg[]) => T): Observable<T> {
+    return new Observable<T>((subscriber) => {
+      let subscription: Subscription | undefined;
+      const pending = (): Subscription => (subscription ??= new Subscription());
       const step = (values: LuaArg[]): void => {
         const status = values[0];
         if (status === 'pending' && this.host.dryRun) {
@@ -79,7 +82,7 @@ export class CoroutineDriver {
         if (status === 'pending') {
           const operation = this.operations.get(String(values[1]));
           if (operation === undefined) return step(['error', `Unknown operation ${String(values[1])}`]);
-          subscription.add(
+          pending().add(
             operation(values.slice(2)).subscribe({
               next: (results) => step(this.call(this.resume, [id, ...results])),
               error: (e: unknown) => step(['error', e instanceof Error ? e.message : String(e)]),
@@ -89,15 +92,15 @@ export class CoroutineDriver {
         }
         if (status === 'wait') {
           this.waiting.set(id, step);
-          subscription.add(() => this.waiting.delete(id));
+          pending().add(() => this.waiting.delete(id));
           return;
         }
-        this.waiting.delete(id);
-        subscriber.next(values);
+        if (subscription !== undefined) this.waiting.delete(id);
+        subscriber.next(project(values));
         subscriber.complete();
       };
       step(start());
-      return subscription;
+      return () => subscription?.unsubscribe();
     });
   }
 }

@@ -18,7 +18,7 @@ import { installLibraries, shutdownLibraries } from './libraries.js';
 import type { LibraryHost, Operation } from './library.js';
 import { LuaState } from './lua-state.js';
 import { LuaError, type BridgedFunction, type LuaArg, type LuaPushable } from './lua-values.js';
-import { openMailSession, type MailSessionContext } from './mail-session.js';
+import { mailInputPrimitive, openMailSession, type MailSessionContext } from './mail-session.js';
 import { loadRuntime, type RuntimeEntries } from './runtime-chunks.js';
 import { readSettings, SETTING_GLOBALS, type Settings } from './settings.js';
 import { logServerAddress, peekConfig, runConfig, startupPrimitives, type StartupHost } from './startup-api.js';
@@ -80,6 +80,7 @@ export class LuaEngine implements Policy, LibraryHost {
       ...this.environmentPrimitives(),
       valid_address: ([text]) => typeof text === 'string' && isValidAddress(text),
       completed: ([id, ...values]) => this.driver.completed(Number(id), values),
+      mail_input: mailInputPrimitive(this.mails),
     });
     this.driver = new CoroutineDriver(this.lua, this.entries.resume, this);
     this.sessions = { driver: this.driver, entries: this.entries, servers: this.addresses, mails: this.mails };
@@ -169,7 +170,7 @@ export class LuaEngine implements Policy, LibraryHost {
     return defer(() => {
       const id = this.driver.newId();
       const [ref, args] = entry(id);
-      return this.driver.run$(id, () => this.driver.call(ref, args));
+      return this.driver.run$(id, () => this.driver.call(ref, args), (values) => values);
     });
   }
 }

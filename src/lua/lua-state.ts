@@ -10,6 +10,16 @@ import { LuaError, LuaOpaque, type BridgedFunction, type LuaArg, type LuaPushabl
 /** A function that works on the Lua stack itself; returns the result count. */
 export type RawFunction = (L: number, state: LuaState) => number;
 
+/**
+ * Buffer's latin1 codecs applied to the WebAssembly heap itself: a byte
+ * string is read from and written to Lua's memory without a Buffer object
+ * in between (the same bytes as Buffer.from(…, 'latin1') and toString).
+ */
+const latin1 = Buffer.prototype as unknown as {
+  latin1Slice(this: Uint8Array, start: number, end: number): string;
+  latin1Write(this: Uint8Array, text: string, offset: number, length: number): number;
+};
+
 /** Text for a message pushed to Lua: bytes as given, or UTF-8 for wider text. */
 function textBytes(s: string): Buffer {
   return /[^\u0000-\u00ff]/.test(s) ? Buffer.from(s, 'utf8') : Buffer.from(s, 'latin1');
@@ -51,15 +61,13 @@ export class LuaState {
     return (this.m as unknown as { FS: unknown }).FS;
   }
 
-  private bytesToScratch(bytes: Buffer, terminate: boolean): number {
-    const need = bytes.length + 1;
+  /** The scratch block, grown to hold at least `need` bytes. */
+  private scratchFor(need: number): number {
     if (need > this.scratchSize) {
       if (this.scratch !== 0) this.c.free(this.scratch);
       this.scratchSize = Math.max(need, 256, this.scratchSize * 2);
       this.scratch = this.c.malloc(this.scratchSize);
     }
-    this.m.HEAPU8.set(bytes, this.scratch);
-    if (terminate) this.m.HEAPU8[this.scratch + bytes.length] = 0;
     return this.scratch;
   }
 
@@ -78,7 +86,7 @@ export class LuaState {
   toByteString(L: number, idx: number): string {
     const p = this.c.lua_tolstring(L, idx, this.lengthPtr);
     const n = this.m.HEAPU32[this.lengthPtr >> 2]!;
-    return Buffer.from(this.m.HEAPU8.buffer, p, n).toString('latin1');
+    return latin1.latin1Slice.call(this.m.HEAPU8, p, p + n);
   }
 
   read(L: number, idx: number): LuaArg {
@@ -121,8 +129,16 @@ export class LuaState {
   // ---- pushing values ---------------------------------------------------
 
   pushBytes(L: number, bytes: Buffer): void {
-    const p = this.bytesToScratch(bytes, false);
+    const p = this.scratchFor(bytes.length + 1);
+    this.m.HEAPU8.set(bytes, p);
     this.c.lua_pushlstring(L, p, bytes.length);
+  }
+
+  /** Pushes a byte string (one char per byte, as Buffer's latin1). */
+  pushByteString(L: number, text: string): void {
+    const p = this.scratchFor(text.length + 1);
+    latin1.latin1Write.call(this.m.HEAPU8, text, p, text.length);
+    this.c.lua_pushlstring(L, p, text.length);
   }
 
   push(L: number, v: LuaPushable): void {
@@ -132,7 +148,7 @@ export class LuaState {
       if (Number.isSafeInteger(v)) this.c.lua_pushinteger(L, BigInt(v));
       else this.c.lua_pushnumber(L, v);
     } else if (typeof v === 'bigint') this.c.lua_pushinteger(L, BigInt.asIntN(64, v));
-    else if (typeof v === 'string') this.pushBytes(L, Buffer.from(v, 'latin1'));
+    else if (typeof v === 'string') this.pushByteString(L, v);
     else if (Buffer.isBuffer(v)) this.pushBytes(L, v);
     else if (Array.isArray(v)) {
       this.c.lua_createtable(L, v.length, 0);
@@ -144,7 +160,7 @@ export class LuaState {
       const entries = Object.entries(v as Record<string, LuaPushable>);
       this.c.lua_createtable(L, 0, entries.length);
       for (const [key, value] of entries) {
-        this.pushBytes(L, Buffer.from(key, 'latin1'));
+        this.pushByteString(L, key);
         this.push(L, value);
         this.c.lua_rawset(L, -3);
       }
@@ -175,6 +191,8 @@ export class LuaState {
       const result = fn(this.readArgs(L2));
       if (result === undefined) return 0;
       if (Array.isArray(result)) {
+        // a C function is only given LUA_MINSTACK (20) free slots
+        this.c.luaL_checkstack(L2, result.length, 0);
         for (const v of result) this.push(L2, v as LuaPushable);
         return result.length;
       }
@@ -200,6 +218,11 @@ export class LuaState {
     }, 'ii');
     this.functionPointers.push(pointer);
     this.c.lua_pushcclosure(L, pointer, 0);
+  }
+
+  /** A new full userdata without metatable (no user values, no memory block). */
+  newBareUserdata(L: number): void {
+    this.c.lua_newuserdatauv(L, 0, 0);
   }
 
   /** A new full userdata with the metatable at `mtIndex` (for Lua-side objects). */
@@ -284,12 +307,12 @@ export class LuaState {
     const L = this.L;
     this.c.lua_createtable(L, 0, 0);
     for (const [name, fn] of Object.entries(functions)) {
-      this.pushBytes(L, Buffer.from(name, 'latin1'));
+      this.pushByteString(L, name);
       this.pushFunction(L, fn);
       this.c.lua_rawset(L, -3);
     }
     for (const [name, fn] of Object.entries(raw)) {
-      this.pushBytes(L, Buffer.from(name, 'latin1'));
+      this.pushByteString(L, name);
       this.pushRawFunction(L, fn);
       this.c.lua_rawset(L, -3);
     }
@@ -325,7 +348,7 @@ export class LuaState {
   fieldRef(tableRef: number, name: string): number {
     const L = this.L;
     this.c.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(tableRef));
-    this.pushBytes(L, Buffer.from(name, 'latin1'));
+    this.pushByteString(L, name);
     this.c.lua_rawget(L, -2);
     const ref = this.c.luaL_ref(L, LUA_REGISTRYINDEX);
     this.c.lua_settop(L, -2);

@@ -3,7 +3,8 @@
 // values.  runtime/outcome.lua writes the layout, which is (the same text
 // stands there):
 //
-//   mail state   sender, account | false, N, header_1 … header_N
+//   mail state   sender | false, account | false, N, header_1 … header_N
+//                (sender false: the client's, not changed by the script)
 //   action       kind, then by kind:
 //     discard, reject    (nothing)
 //     connect            order, connect_timeout | false, timeout | false, N,
@@ -27,15 +28,15 @@ export interface ServerLookup {
   addresses(id: number): readonly SocketAddress[] | undefined;
 }
 
-/** The mail state starting at `values[at]`, and the index after it. */
-export function readMailState(values: readonly LuaArg[], at: number): { state: MailState; next: number } {
-  const sender = String(values[at]);
+/** The mail state starting at `values[at]` (`sender`: the client's), and the index after it. */
+export function readMailState(values: readonly LuaArg[], at: number, sender: string): { state: MailState; next: number } {
+  const changed = values[at];
   const account = values[at + 1];
   const count = Number(values[at + 2]);
   const headers: Buffer[] = [];
   for (let i = 0; i < count; i++) headers.push(Buffer.from(String(values[at + 3 + i]), 'latin1'));
   return {
-    state: { sender, account: typeof account === 'string' ? account : undefined, headers },
+    state: { sender: changed === false ? sender : String(changed), account: typeof account === 'string' ? account : undefined, headers },
     next: at + 3 + count,
   };
 }
@@ -90,8 +91,8 @@ function readConnect(values: readonly LuaArg[], at: number, lookup: ServerLookup
   };
 }
 
-/** A handler's final status values (runtime/driver.lua) as the pipeline's Decision. */
-export function readDecision(values: readonly LuaArg[], servers: ServerLookup): Decision {
+/** A handler's final status values (runtime/driver.lua) as the pipeline's Decision (`sender`: the client's). */
+export function readDecision(values: readonly LuaArg[], servers: ServerLookup, sender: string): Decision {
   switch (values[0]) {
     case 'error':
       return { kind: 'script-failed', log: String(values[1]) };
@@ -103,7 +104,7 @@ export function readDecision(values: readonly LuaArg[], servers: ServerLookup): 
     default:
       return { kind: 'script-failed', log: 'Wrong return type from Lua handler' };
   }
-  const { state, next } = readMailState(values, 1);
+  const { state, next } = readMailState(values, 1, sender);
   try {
     return { kind: 'action', action: readAction(values, next, servers), mail: state };
   } catch (e) {

@@ -33,12 +33,20 @@ function chunk(lua: LuaState, path: string, name: string): number {
   return ref;
 }
 
-/** Every runtime chunk gets the same `js`: these primitives and the raw `newud`. */
+/** How many fresh userdata one `newuds()` returns (within the stack space a C function is given). */
+const USERDATA_BATCH = 16;
+
+/** Every runtime chunk gets the same `js`: these primitives and the raw `newud` and `newuds`. */
 export function loadRuntime(lua: LuaState, primitives: Record<string, BridgedFunction>): RuntimeEntries {
   const raw: Record<string, RawFunction> = {
     newud: (L, state) => {
       state.newUserdata(L, 1);
       return 1;
+    },
+    // USERDATA_BATCH userdata without metatable (base.lua's M.newud hands them out)
+    newuds: (L, state) => {
+      for (let i = 0; i < USERDATA_BATCH; i++) state.newBareUserdata(L);
+      return USERDATA_BATCH;
     },
   };
   const js = lua.functionTable(primitives, raw);

@@ -5,13 +5,13 @@
 local js, M = ...
 
 local type, select, error, tonumber, next, setmetatable = type, select, error, tonumber, next, setmetatable
-local argerror, str51, address_of = M.argerror, M.str51, M.address_of
+local argerror, str51, address_of, newud = M.argerror, M.str51, M.address_of, M.newud
 
 local action_of = setmetatable({}, { __mode = 'k' })
 M.action_of = action_of
 local ACTION_MT = { __name = 'qrelay.action', __metatable = 'qrelay.action' }
 local function new_action(a)
-  local ud = js.newud(ACTION_MT)
+  local ud = newud(ACTION_MT)
   action_of[ud] = a
   return ud
 end
@@ -68,13 +68,25 @@ local CONNECT_OPTIONS = {
 
 local MAX_SERVERS = 32
 
+-- Address strings the engine accepted (js.check_address raises for the
+-- others), so that a handler relaying to the same address each time asks
+-- once; forgotten all at once when it holds too many.
+local checked, checked_count, CHECKED_LIMIT = {}, 0, 1024
+local function check_address(address)
+  if checked[address] then return end
+  js.check_address(address)
+  if checked_count >= CHECKED_LIMIT then checked, checked_count = {}, 0 end
+  checked[address] = true
+  checked_count = checked_count + 1
+end
+
 -- One server of `connect` as the engine reads it: 'string', text or 'object', id.
 -- `n` is its argument number, `element` its index in a list argument.
 local function server_of(address, n, element)
   local t = type(address)
   if t == 'string' or t == 'number' then
     address = str51(address)
-    js.check_address(address)
+    check_address(address)
     return 'string', address
   end
   local id = address_of[address]

@@ -16,7 +16,7 @@ local ADDRESS_MT = {
 }
 
 local function new_address(id)
-  local ud = js.newud(ADDRESS_MT)
+  local ud = M.newud(ADDRESS_MT)
   address_of[ud] = id
   return ud
 end

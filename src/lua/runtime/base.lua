@@ -22,7 +22,20 @@ end
 M.argerror = argerror
 
 -- A new full userdata whose metatable is `mt` (state is kept in weak tables).
-M.newud = js.newud
+-- Fresh userdata come from the engine in batches (js.newuds: one crossing
+-- for many); each gets its metatable here.
+local setmetatable_any, newuds = debug.setmetatable, js.newuds
+local spare, spares = {}, 0
+function M.newud(mt)
+  if spares == 0 then
+    spare = { newuds() }
+    spares = #spare
+  end
+  local ud = spare[spares]
+  spare[spares] = nil
+  spares = spares - 1
+  return setmetatable_any(ud, mt)
+end
 
 -- A string or number argument as a string, else a type error.
 function M.checkstring(v, n, fname, level)

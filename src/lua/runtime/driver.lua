@@ -41,6 +41,7 @@ local function outcome(rec, ok, ...)
   local st = rec.mail
   if st == nil then return 'done' end
   local values = { 'done', mail_values(st) }
+  st.reported = true -- until the script changes the state (mail.lua)
   return unpack(values, 1, append_action(values, #values, action))
 end
 
@@ -52,8 +53,10 @@ local function start(id, fn, ...)
   return outcome(rec, co_resume(co, ...))
 end
 
-function M.dispatch(handler, id, sender, pid, uid, gid, ...)
-  local st = { sender = sender, recipients = { ... }, pid = pid, uid = uid, gid = gid, headers = {}, id = id }
+-- A handler run for the mail `id` (the mail's input stays with the engine
+-- until the script reads it: mail.lua).
+function M.dispatch(handler, id)
+  local st = { id = id }
   mails[id] = st
   records[id] = { id = id, mail = st }
   return start(id, handlers[handler], new_mail(st))
@@ -66,13 +69,16 @@ function M.resume(id, ...)
 end
 
 -- The connection is over: the mail object goes stale.  Returns its last
--- state (outcome.lua's mail state), or nothing when there was no handler run.
-function M.close(id)
+-- state (outcome.lua's mail state), or nothing when there was no handler
+-- run, or true when the state is the one the handler's outcome carried
+-- and the engine has that (`has_outcome`).
+function M.close(id, has_outcome)
   records[id] = nil
   local st = mails[id]
   if st == nil then return end
   mails[id] = nil
   stale_mail(st)
+  if has_outcome and st.reported then return true end
   return mail_values(st)
 end
 

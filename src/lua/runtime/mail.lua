@@ -2,10 +2,14 @@
 -- recipients, credentials, account, inserted headers) lives in a table
 -- the driver keeps while the connection lasts; when it ends the object
 -- goes stale.  The action constructors (actions.lua) are its methods.
+-- What the client sent (sender, recipients, credentials) is fetched from
+-- the engine on the first read of any of them (js.mail_input), so a
+-- handler that reads none costs no strings; a script sees no difference.
 local js, M = ...
 
 local type, select, error, setmetatable, find, unpack = type, select, error, setmetatable, string.find, table.unpack
-local argerror, checkstring, str51, actions = M.argerror, M.checkstring, M.str51, M.actions
+local argerror, checkstring, str51, actions, newud = M.argerror, M.checkstring, M.str51, M.actions, M.newud
+local mail_input = js.mail_input
 
 local mail_of = setmetatable({}, { __mode = 'k' })
 local MAIL_MT = { __name = 'qrelay.mail', __metatable = 'qrelay.mail' }
@@ -27,8 +31,25 @@ local function insert_header(self, ...)
   if find(value, '[^ -~]') then argerror(2, 'insert_header', 'Illegal header value') end
   local st = live_mail(self, 2)
   local headers = st.headers
-  if #headers >= 16 then error('Too many headers', 2) end
+  if headers == nil then
+    headers = {}
+    st.headers = headers
+  elseif #headers >= 16 then
+    error('Too many headers', 2)
+  end
   headers[#headers + 1] = name .. ': ' .. value .. '\r\n'
+  st.reported = nil
+end
+
+local function fill_input(st, sender, pid, uid, gid, ...)
+  st.loaded, st.input_sender, st.pid, st.uid, st.gid, st.recipients = true, sender, pid, uid, gid, { ... }
+  return st
+end
+
+-- The state with what the client sent, fetched once.
+local function input(st)
+  if st.loaded then return st end
+  return fill_input(st, mail_input(st.id))
 end
 
 local METHODS = {
@@ -48,11 +69,11 @@ MAIL_MT.__index = function(self, key)
   if st.stale then error('Stale object', 2) end
   local method = METHODS[key]
   if method then return method end
-  if key == 'sender' then return st.sender end
-  if key == 'recipients' then return { unpack(st.recipients) } end
-  if key == 'pid' then return st.pid end
-  if key == 'uid' then return st.uid end
-  if key == 'gid' then return st.gid end
+  if key == 'sender' then return st.sender or input(st).input_sender end
+  if key == 'recipients' then return { unpack(input(st).recipients) } end
+  if key == 'pid' then return input(st).pid end
+  if key == 'uid' then return input(st).uid end
+  if key == 'gid' then return input(st).gid end
   if key == 'cgroup' then
     if st.cgroup == nil then st.cgroup = M.new_cgroup(st) or false end
     return st.cgroup or nil
@@ -68,19 +89,27 @@ MAIL_MT.__newindex = function(self, key, value)
     value = checkstring(value, 3, '__newindex')
     if not js.valid_address(value) then argerror(3, '__newindex', 'Malformed email address') end
     st.sender = value
+    st.reported = nil
   elseif key == 'account' then
-    if value == nil then st.account = nil return end
+    if value == nil then
+      st.account = nil
+      st.reported = nil
+      return
+    end
     value = checkstring(value, 3, '__newindex')
     if value == '' then argerror(3, '__newindex', 'Empty string not allowed') end
     st.account = value
+    st.reported = nil
   else
     error('Cannot change this attribute', 2)
   end
 end
 
--- A mail object for the state `st` (sender, recipients, pid, uid, gid, headers, id).
+-- A mail object for the state `st` ({ id = id }: the engine's id of the mail).
+-- Besides `id` the state holds, once set: sender (assigned), account,
+-- headers; what input() fetched; reported (outcome.lua).
 function M.new_mail(st)
-  local ud = js.newud(MAIL_MT)
+  local ud = newud(MAIL_MT)
   mail_of[ud] = st
   return ud
 end

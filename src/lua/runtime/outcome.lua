@@ -4,7 +4,8 @@
 -- describes the same layout.  test/lua-outcome-layout.test.ts breaks when
 -- one side changes alone.
 --
---   mail state   sender, account | false, N, header_1 … header_N
+--   mail state   sender | false, account | false, N, header_1 … header_N
+--                (sender false: the client's, not changed by the script)
 --   action       kind, then by kind:
 --     discard, reject    (nothing)
 --     connect            order, connect_timeout | false, timeout | false, N,
@@ -21,7 +22,8 @@ local unpack = table.unpack
 -- The mail state's values.
 function M.mail_values(st)
   local headers = st.headers
-  return st.sender, st.account or false, #headers, unpack(headers)
+  if headers == nil then return st.sender or false, st.account or false, 0 end
+  return st.sender or false, st.account or false, #headers, unpack(headers)
 end
 
 -- The action's values, appended to `values` after index `n`; returns the new length.
