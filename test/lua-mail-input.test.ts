@@ -51,7 +51,24 @@ qmqp_listen('/nonexistent/5', function(m)
   m.account = 'early'
   return m:discard()
 end)
+local quiet, in_reload
+qmqp_listen('/nonexistent/6', function(m)
+  quiet = m
+  local loaded = m.sender -- read: a later read needs no call to the engine
+  return m:discard()
+end)
+qmqp_listen('/nonexistent/7', function(m)
+  local ok, err = pcall(function() return quiet.sender end)
+  m:insert_header('X-Next-Mail', tostring(ok) .. ' ' .. tostring(err):gsub('^[^:]*:%d+: ', ''))
+  if in_reload then m:insert_header('X-Reload', in_reload) end
+  return m:discard()
+end)
 function reload()
+  if quiet then
+    local ok, err = pcall(function() return quiet.sender end)
+    in_reload = tostring(ok) .. ' ' .. tostring(err):gsub('^[^:]*:%d+: ', '')
+    return
+  end
   kept.account = 'late'
   kept:insert_header('X-Late', 'yes')
 end
@@ -91,6 +108,9 @@ describe('what the engine saves per mail, as scripts see it', () => {
     assert.equal(decision.kind === 'action' && decision.mail.sender, 'changed@example.org');
     const anonymous = await decide(1, { ...MAIL, credentials: undefined, recipients: ['only@example.org'] });
     assert.equal(headers(anonymous)[0], 'X-Read: from@example.org nil nil nil 1 only@example.org\r\n');
+    // more values than a C function's stack holds without growing it
+    const many = Array.from({ length: 1024 }, (_, i) => `r${i}@example.org`);
+    assert.equal(headers(await decide(1, { ...MAIL, recipients: many }))[0], 'X-Read: from@example.org 4242 1000 100 1024 r0@example.org r1@example.org\r\n');
   });
 
   it('a sender set before any read is the one the action carries', async () => {
@@ -123,5 +143,17 @@ describe('what the engine saves per mail, as scripts see it', () => {
     assert.deepEqual(early.kind === 'action' && early.mail, { sender: 'from@example.org', account: 'early', headers: [] });
     assert.deepEqual(await firstValueFrom(engine.reload()), { kind: 'ran' });
     assert.deepEqual(later.close(), { sender: 'from@example.org', account: 'late', headers: [Buffer.from('X-Late: yes\r\n')] });
+  });
+
+  it('a mail closed without a call into Lua is stale for the next mail and for reload()', async () => {
+    const first = engine.open(6, MAIL);
+    await firstValueFrom(first.decision$);
+    first.close();
+    assert.deepEqual(headers(await decide(7)), ['X-Next-Mail: false Stale object\r\n']);
+    const second = engine.open(6, MAIL);
+    await firstValueFrom(second.decision$);
+    second.close();
+    assert.deepEqual(await firstValueFrom(engine.reload()), { kind: 'ran' });
+    assert.deepEqual(headers(await decide(7)), ['X-Next-Mail: false Stale object\r\n', 'X-Reload: false Stale object\r\n']);
   });
 });

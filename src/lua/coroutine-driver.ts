@@ -19,13 +19,34 @@ export class CoroutineDriver {
     ['sleep', (args) => timer(Math.max(0, Number(args[0]) * 1000)).pipe(map((): LuaPushable[] => []))],
   ]);
   private nextId = 1;
+  /** Mails whose connection ended while no Lua code ran, not yet made stale on the Lua side (see endLater). */
+  private ended: number[] = [];
 
-  /** `resume`: the registry reference of driver.lua's M.resume. */
+  /** `resume`, `endMails`: the registry references of driver.lua's M.resume and M.end_mails. */
   constructor(
     private readonly lua: LuaState,
     private readonly resume: number,
+    private readonly endMails: number,
     private readonly host: Pick<LibraryHost, 'dryRun' | 'refuse'>,
   ) {}
+
+  /**
+   * The connection of mail `id` ended and the engine needs nothing more
+   * from Lua for it: its mail object is made stale at the start of the next
+   * call into Lua, before any script code runs (so no script sees the
+   * difference), which saves a call per mail.
+   */
+  endLater(id: number): void {
+    this.ended.push(id);
+  }
+
+  /** Like call(), with the ids of ended mails appended to `args` (for M.dispatch, which makes them stale first). */
+  callEnding(ref: number, args: readonly LuaPushable[]): LuaArg[] {
+    if (this.ended.length === 0) return this.invoke(ref, args);
+    const ended = this.ended;
+    this.ended = [];
+    return this.invoke(ref, [...args, ...ended]);
+  }
 
   /** A new coroutine id (mails, reload runs and tasks share them). */
   newId(): number {
@@ -44,11 +65,21 @@ export class CoroutineDriver {
   }
 
   /**
-   * Calls the driver's entry point `ref`; a Lua error, and a run stopped by
-   * the run-time limit or the heap cap, become `'error', text` (the stopped
-   * coroutine is abandoned as failed).
+   * Calls the driver's entry point `ref` (after making the ended mails
+   * stale); a Lua error, and a run stopped by the run-time limit or the
+   * heap cap, become `'error', text` (the stopped coroutine is abandoned
+   * as failed).
    */
   call(ref: number, args: readonly LuaPushable[]): LuaArg[] {
+    if (this.ended.length > 0) {
+      const ended = this.ended;
+      this.ended = [];
+      this.invoke(this.endMails, ended);
+    }
+    return this.invoke(ref, args);
+  }
+
+  private invoke(ref: number, args: readonly LuaPushable[]): LuaArg[] {
     let values: LuaArg[];
     try {
       values = this.lua.call(ref, args);

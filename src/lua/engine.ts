@@ -18,7 +18,7 @@ import { installLibraries, shutdownLibraries } from './libraries.js';
 import type { LibraryHost, Operation } from './library.js';
 import { LuaState } from './lua-state.js';
 import { LuaError, type BridgedFunction, type LuaArg, type LuaPushable } from './lua-values.js';
-import { mailInputPrimitive, openMailSession, type MailSessionContext } from './mail-session.js';
+import { mailPrimitives, openMailSession, type MailSessionContext } from './mail-session.js';
 import { loadRuntime, type RuntimeEntries } from './runtime-chunks.js';
 import { readSettings, SETTING_GLOBALS, type Settings } from './settings.js';
 import { logServerAddress, peekConfig, runConfig, startupPrimitives, type StartupHost } from './startup-api.js';
@@ -49,6 +49,7 @@ export interface EngineOptions {
 export class LuaEngine implements Policy, LibraryHost {
   private readonly addresses = new AddressBook();
   private readonly mails = new Map<number, MailInput>();
+  private readonly changedMails = new Set<number>();
   private entries!: RuntimeEntries;
   private driver!: CoroutineDriver;
   private sessions!: MailSessionContext;
@@ -80,10 +81,10 @@ export class LuaEngine implements Policy, LibraryHost {
       ...this.environmentPrimitives(),
       valid_address: ([text]) => typeof text === 'string' && isValidAddress(text),
       completed: ([id, ...values]) => this.driver.completed(Number(id), values),
-      mail_input: mailInputPrimitive(this.mails),
+      ...mailPrimitives(this.mails, this.changedMails),
     });
-    this.driver = new CoroutineDriver(this.lua, this.entries.resume, this);
-    this.sessions = { driver: this.driver, entries: this.entries, servers: this.addresses, mails: this.mails };
+    this.driver = new CoroutineDriver(this.lua, this.entries.resume, this.entries.end_mails, this);
+    this.sessions = { driver: this.driver, entries: this.entries, servers: this.addresses, mails: this.mails, changed: this.changedMails };
     await installLibraries({ lua: this.lua, runtime: this.entries.table, host: this }, config);
   }
 

@@ -2,7 +2,8 @@
 // connection's end (the MailSession of src/policy.ts): the handler runs
 // as a managed coroutine (driver.lua's M.dispatch), its final values
 // become the Decision (outcome-layout.ts), and close() makes the mail
-// object stale and reads the mail's last state.
+// object stale and gives the mail's last state: the one the action
+// carried unless the script changed it since (then read from Lua).
 import type { MailInput, MailSession, MailState } from '../policy.js';
 import type { CoroutineDriver } from './coroutine-driver.js';
 import { LuaError, type BridgedFunction } from './lua-values.js';
@@ -15,28 +16,36 @@ export interface MailSessionContext {
   readonly servers: ServerLookup;
   /** The inputs of the open mails by id, for the libraries (host.mailInput) and mail.lua. */
   readonly mails: Map<number, MailInput>;
+  /** Open mails whose state changed after their action carried it (mail.lua's `changed`). */
+  readonly changed: Set<number>;
 }
 
 /**
- * The `mail_input` primitive (runtime/mail.lua): what the client sent,
- * fetched on the script's first read: sender, pid, uid, gid (nil without
- * credentials), then the recipients.
+ * The primitives of runtime/mail.lua.  `mail_input`: what the client
+ * sent, fetched on the script's first read: sender, pid, uid, gid (nil
+ * without credentials), then the recipients.  `mail_changed`: the state
+ * of an open mail changed after its action carried it.
  */
-export function mailInputPrimitive(mails: ReadonlyMap<number, MailInput>): BridgedFunction {
-  return ([id]) => {
-    const mail = mails.get(Number(id));
-    if (mail === undefined) throw new LuaError('Stale object');
-    const c = mail.credentials;
-    return [mail.sender, c?.pid, c?.uid, c?.gid, ...mail.recipients];
+export function mailPrimitives(mails: ReadonlyMap<number, MailInput>, changed: Set<number>): Record<string, BridgedFunction> {
+  return {
+    mail_input: ([id]) => {
+      const mail = mails.get(Number(id));
+      if (mail === undefined) throw new LuaError('Stale object');
+      const c = mail.credentials;
+      return [mail.sender, c?.pid, c?.uid, c?.gid, ...mail.recipients];
+    },
+    mail_changed: ([id]) => {
+      if (mails.has(Number(id))) changed.add(Number(id));
+    },
   };
 }
 
 /** Starts the handler of `listener` for `mail` on first subscription to decision$. */
 export function openMailSession(context: MailSessionContext, listener: number, mail: MailInput): MailSession {
-  const { driver, entries, servers, mails } = context;
+  const { driver, entries, servers, mails, changed } = context;
   const id = driver.newId();
   let closed: MailState | undefined;
-  /** The mail state the handler's action carried (close() reuses it when the script changed nothing since). */
+  /** The mail state the handler's action carried (close() reuses it unless the script changed it since). */
   let reported: MailState | undefined;
   let started = false;
   mails.set(id, mail);
@@ -45,7 +54,7 @@ export function openMailSession(context: MailSessionContext, listener: number, m
     () => {
       if (started) return ['error', 'the handler runs once per mail'];
       started = true;
-      return driver.call(entries.dispatch, [listener, id]);
+      return driver.callEnding(entries.dispatch, [listener, id]);
     },
     (values) => {
       const decision = readDecision(values, servers, mail.sender);
@@ -57,10 +66,17 @@ export function openMailSession(context: MailSessionContext, listener: number, m
     decision$,
     close: () => {
       if (closed === undefined) {
-        const values = started ? driver.call(entries.close, [id, reported !== undefined]) : [];
         mails.delete(id);
-        if (values.length === 0) closed = { sender: mail.sender, account: undefined, headers: [] };
-        else closed = values[0] === true && reported !== undefined ? reported : readMailState(values, 0, mail.sender).state;
+        const changedSince = changed.delete(id);
+        if (!started) {
+          closed = { sender: mail.sender, account: undefined, headers: [] };
+        } else if (reported !== undefined && !changedSince) {
+          driver.endLater(id);
+          closed = reported;
+        } else {
+          const values = driver.call(entries.close, [id]);
+          closed = values.length > 0 ? readMailState(values, 0, mail.sender).state : { sender: mail.sender, account: undefined, headers: [] };
+        }
       }
       return closed;
     },

@@ -21,11 +21,12 @@ export interface RuntimeEntries {
   readonly dispatch: number;
   readonly resume: number;
   readonly close: number;
+  readonly end_mails: number;
   readonly reload: number;
   readonly run_task: number;
 }
 
-const ENTRY_NAMES = ['load_config', 'finish_startup', 'settings', 'dispatch', 'resume', 'close', 'reload', 'run_task'] as const;
+const ENTRY_NAMES = ['load_config', 'finish_startup', 'settings', 'dispatch', 'resume', 'close', 'end_mails', 'reload', 'run_task'] as const;
 
 function chunk(lua: LuaState, path: string, name: string): number {
   const ref = lua.load(readFileSync(new URL(`../../src/lua/${path}.lua`, import.meta.url)), `=${name}`);

@@ -53,10 +53,25 @@ local function start(id, fn, ...)
   return outcome(rec, co_resume(co, ...))
 end
 
+-- Mails whose connection ended while no Lua code ran (the engine kept the
+-- state their outcome carried): stale now, before any script code runs.
+function M.end_mails(...)
+  for i = 1, select('#', ...) do
+    local st = mails[(select(i, ...))]
+    if st ~= nil then
+      mails[st.id] = nil
+      stale_mail(st)
+    end
+  end
+end
+local end_mails = M.end_mails
+
 -- A handler run for the mail `id` (the mail's input stays with the engine
--- until the script reads it: mail.lua).
-function M.dispatch(handler, id)
-  local st = { id = id }
+-- until the script reads it: mail.lua); `...`: ended mails (M.end_mails).
+function M.dispatch(handler, id, ...)
+  if ... ~= nil then end_mails(...) end
+  -- `stale` is there from the start: marking it allocates nothing
+  local st = { id = id, stale = false }
   mails[id] = st
   records[id] = { id = id, mail = st }
   return start(id, handlers[handler], new_mail(st))
@@ -69,16 +84,13 @@ function M.resume(id, ...)
 end
 
 -- The connection is over: the mail object goes stale.  Returns its last
--- state (outcome.lua's mail state), or nothing when there was no handler
--- run, or true when the state is the one the handler's outcome carried
--- and the engine has that (`has_outcome`).
-function M.close(id, has_outcome)
+-- state (outcome.lua's mail state), or nothing when there was no handler run.
+function M.close(id)
   records[id] = nil
   local st = mails[id]
   if st == nil then return end
   mails[id] = nil
   stale_mail(st)
-  if has_outcome and st.reported then return true end
   return mail_values(st)
 end
 

@@ -9,7 +9,16 @@ local js, M = ...
 
 local type, select, error, setmetatable, find, unpack = type, select, error, setmetatable, string.find, table.unpack
 local argerror, checkstring, str51, actions, newud = M.argerror, M.checkstring, M.str51, M.actions, M.newud
-local mail_input = js.mail_input
+local mail_input, mail_changed = js.mail_input, js.mail_changed
+
+-- The state changed after the outcome carried it (driver.lua sets
+-- `reported`): the engine must read it again at the end.
+local function changed(st)
+  if st.reported then
+    st.reported = nil
+    mail_changed(st.id)
+  end
+end
 
 local mail_of = setmetatable({}, { __mode = 'k' })
 local MAIL_MT = { __name = 'qrelay.mail', __metatable = 'qrelay.mail' }
@@ -38,7 +47,7 @@ local function insert_header(self, ...)
     error('Too many headers', 2)
   end
   headers[#headers + 1] = name .. ': ' .. value .. '\r\n'
-  st.reported = nil
+  changed(st)
 end
 
 local function fill_input(st, sender, pid, uid, gid, ...)
@@ -89,25 +98,25 @@ MAIL_MT.__newindex = function(self, key, value)
     value = checkstring(value, 3, '__newindex')
     if not js.valid_address(value) then argerror(3, '__newindex', 'Malformed email address') end
     st.sender = value
-    st.reported = nil
+    changed(st)
   elseif key == 'account' then
     if value == nil then
       st.account = nil
-      st.reported = nil
+      changed(st)
       return
     end
     value = checkstring(value, 3, '__newindex')
     if value == '' then argerror(3, '__newindex', 'Empty string not allowed') end
     st.account = value
-    st.reported = nil
+    changed(st)
   else
     error('Cannot change this attribute', 2)
   end
 end
 
--- A mail object for the state `st` ({ id = id }: the engine's id of the mail).
+-- A mail object for the state `st` ({ id = id, stale = false }: the engine's id of the mail).
 -- Besides `id` the state holds, once set: sender (assigned), account,
--- headers; what input() fetched; reported (outcome.lua).
+-- headers; what input() fetched; reported (driver.lua: the outcome carried it).
 function M.new_mail(st)
   local ud = newud(MAIL_MT)
   mail_of[ud] = st
