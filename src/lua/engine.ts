@@ -159,7 +159,10 @@ export class LuaEngine implements Policy, LibraryHost {
   }
 
   mailInput(id: number): MailInput | undefined {
-    return this.mails.get(id);
+    const mail = this.mails.get(id);
+    // a library holds something of this mail (m.cgroup's descriptors): its close runs in Lua at once
+    if (mail !== undefined) this.changedMails.add(id);
+    return mail;
   }
 
   runTask(task: number): Observable<string | undefined> {

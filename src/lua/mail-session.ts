@@ -16,7 +16,11 @@ export interface MailSessionContext {
   readonly servers: ServerLookup;
   /** The inputs of the open mails by id, for the libraries (host.mailInput) and mail.lua. */
   readonly mails: Map<number, MailInput>;
-  /** Open mails whose state changed after their action carried it (mail.lua's `changed`). */
+  /**
+   * Open mails whose close must run in Lua at once: their state changed
+   * after their action carried it (mail.lua's `changed`), or a library
+   * holds something of theirs (host.mailInput: m.cgroup's descriptors).
+   */
   readonly changed: Set<number>;
 }
 
