@@ -41,21 +41,6 @@ function releaseSlab(slab: Slab): void {
 }
 
 /**
- * Lets the garbage collector have the free slabs (for when the daemon has
- * gone quiet after load); slabs still holding a connection's bytes stay.
- * Returns the bytes given up.  Later connections allocate slabs anew.
- */
-export function dropFreeSlabs(): number {
-  let dropped = free.length * SLAB;
-  free.length = 0;
-  if (current !== undefined && current.users === 0) {
-    current = undefined;
-    dropped += SLAB;
-  }
-  return dropped;
-}
-
-/**
  * A window of `size` bytes (fewer at the end of a slab): from the slab
  * being carved, or from a fresh one.  The caller holds it until `releaseSlab`.
  */
