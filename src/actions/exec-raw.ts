@@ -1,7 +1,7 @@
 // Action `exec_raw`: feed the bare message block to a local program and
 // derive the answer from its exit status and output (docs/actions.md).
 import type { Socket } from 'node:net';
-import { Observable, catchError, defer, forkJoin, ignoreElements, map, merge, of, reduce, switchMap, take, tap, throwError } from 'rxjs';
+import { Observable, catchError, defer, forkJoin, map, merge, of, reduce, switchMap, take, tap, throwError } from 'rxjs';
 import { Responses } from '../protocol/responses.js';
 import { childProcess, type ExitStatus } from '../streams/child-process.js';
 import { socketChunks } from '../streams/socket-chunks.js';
@@ -17,7 +17,6 @@ const KEPT_OUTPUT = 255;
 /** Writes the block, then closes stdin so that the child sees EOF. */
 function feedStdin(stdin: Socket, block: readonly Buffer[]): Observable<never> {
   return writePieces(stdin, block).pipe(
-    ignoreElements(),
     tap({ complete: () => stdin.destroy() }),
     catchError((e: unknown) => throwError(() => new ActionFailure(Responses.writeError, `Failed to write: ${systemErrorText(e)}`))),
   );

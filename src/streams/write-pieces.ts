@@ -75,18 +75,9 @@ export function writeGathered(stream: Writable, pieces: readonly Buffer[], stall
   };
 }
 
-/** Writes `pieces` as one gathered write; emits the byte count and completes once all is written; errors with the write's error. */
-export function writePieces(stream: Writable, pieces: readonly Buffer[]): Observable<number> {
-  return new Observable<number>((subscriber) =>
-    writeGathered(stream, pieces, undefined, (outcome) => {
-      if (outcome !== undefined) {
-        subscriber.error(outcome);
-        return;
-      }
-      let written = 0;
-      for (const piece of pieces) written += piece.length;
-      subscriber.next(written);
-      subscriber.complete();
-    }),
+/** Writes `pieces` as one gathered write; emits nothing, completes once all is written, errors with the write's error. */
+export function writePieces(stream: Writable, pieces: readonly Buffer[]): Observable<never> {
+  return new Observable<never>((subscriber) =>
+    writeGathered(stream, pieces, undefined, (outcome) => (outcome === undefined ? subscriber.complete() : subscriber.error(outcome))),
   );
 }
