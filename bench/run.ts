@@ -5,6 +5,7 @@
 //   QRELAY_BENCH_BASE=/path/to/other/qrelay npm run bench   (adds that tree's built dist/main.js as
 //     "qrelay base", for an A/B comparison in the same run)
 //   BENCH_CPU_PROFILE_DIR=DIR npm run bench   (a V8 CPU profile of the qrelay row's daemon)
+//   QRELAY_BENCH_NODE_OPTIONS='--flag …' npm run bench   (options for the qrelay row's `node`, e.g. V8 flags)
 //   npm run bench -- --cases relay-2KB-8,relay-1MiB-8   (only these rows; `memory` adds the memory cases)
 //   npm run bench -- --relays floor,qrelay,cxx   (only these relays: floor, qrelay, workers2, quiet, cxx)
 // Baselines: the generator straight into the C sink (what the generator and
@@ -35,6 +36,7 @@ const SECONDS = numberOption('seconds', quick ? 0.8 : 1.5);
 const WARMUP_MAILS = quick ? 4000 : 10_000;
 const REF = process.env.QRELAY_BENCH_REF;
 const BASE = process.env.QRELAY_BENCH_BASE;
+const NODE_OPTIONS = process.env.QRELAY_BENCH_NODE_OPTIONS?.split(' ').filter((o) => o !== '');
 timeLimit(quick ? 150_000 : 20 * 60_000, 'bench');
 
 const ALL_CASES: Case[] = [
@@ -77,7 +79,7 @@ async function startRelays(set: string, withQuiet: boolean): Promise<Relay[]> {
   const at = (name: string): string => join(dir, set, name);
   const started = await Promise.all([
     wanted('floor') ? startFloor(at('floor'), sink.path) : undefined,
-    startQrelay({ name: 'qrelay', dir: at('qrelay'), sink: sink.path, workers: 1, cpuProfileDir: set === 'table' ? process.env.BENCH_CPU_PROFILE_DIR : undefined }),
+    startQrelay({ name: 'qrelay', dir: at('qrelay'), sink: sink.path, workers: 1, cpuProfileDir: set === 'table' ? process.env.BENCH_CPU_PROFILE_DIR : undefined, nodeOptions: NODE_OPTIONS }),
     wanted('workers2') ? startQrelay({ name: 'qrelay --workers 2', dir: at('qrelay2'), sink: sink.path, workers: 2 }) : undefined,
     withQuiet && !quick && wanted('quiet') ? startQrelay({ name: QUIET, dir: at('quiet'), sink: sink.path, workers: 1, log: 'quiet' }) : undefined,
     REF === undefined || !wanted('cxx') ? undefined : startOriginal(REF, at('cxx'), sink.path),

@@ -1,5 +1,13 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 // Entry point of the `qrelay` command.
+//
+// The first line caps V8's young generation (where new objects are made) at
+// 4 MB per semi-space; by default it grows under load to 16 MB, which an
+// idle daemon never gives back.  A mail's objects are small and short-lived.
+// Measured on 100 000 relayed 2 KB mails (8 clients, `npm run bench`): RSS
+// afterwards idle + 24 MB instead of + 49, CPU per mail within 4% (1 MB
+// cost 8-15% more CPU).  The workers of --workers inherit it; `npm start`
+// runs this file by its first line too.
 import { HELP, USAGE, packageVersion, parseCommandLine } from './cli.js';
 import { timeoutsFromEnvironment } from './timeouts.js';
 

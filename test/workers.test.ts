@@ -3,7 +3,7 @@
 // worker is replaced, SIGTERM drains them all; `--workers 1` is the plain daemon.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -29,12 +29,13 @@ const liveChildren = (daemon: RunningDaemon): number[] =>
     .filter((c) => c.state !== 'Z')
     .map((c) => c.pid);
 
-/** The daemon with `--workers N`, ready once every worker is. */
-function daemonWith(workers: string): Promise<RunningDaemon> {
+/** The daemon with `--workers N`, ready once every worker is; `command`: how it is run (default `node dist/main.js`). */
+function daemonWith(workers: string, command?: readonly string[]): Promise<RunningDaemon> {
   const dir = tempDir();
   return startDaemon({
     config: CONFIG,
     dir,
+    ...(command === undefined ? {} : { command }),
     args: ['--config', join(dir, 'config.lua'), '--workers', workers],
     readyPath: 'qrelay.sock',
     ...(workers === '1' ? {} : { ready: (_out: string, err: string) => err.includes(`${workers} workers ready`) }),
@@ -48,6 +49,22 @@ describe('--workers', () => {
       assert.equal(liveChildren(daemon).length, 2);
       const answers = await Promise.all(Array.from({ length: 20 }, () => send(join(daemon.dir, 'qrelay.sock'), MAIL)));
       assert.deepEqual(answers, Array(20).fill('10:Kdiscarded,'));
+    } finally {
+      await daemon.stop();
+      removeDir(daemon.dir);
+    }
+  });
+
+  it('runs the primary and every worker with the node options of the command\'s first line (the young-generation cap)', async () => {
+    const options = readFileSync(MAIN, 'latin1').split('\n', 1)[0]!.split(' ').slice(3);
+    assert.deepEqual(options, ['--max-semi-space-size=4']);
+    // run as the `qrelay` command is: the file itself, by its #! line
+    const daemon = await daemonWith('2', [MAIN]);
+    try {
+      for (const pid of [daemon.child.pid!, ...liveChildren(daemon)]) {
+        const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
+        assert.ok(argv.includes('--max-semi-space-size=4'), `pid ${pid}: ${argv.join(' ')}`);
+      }
     } finally {
       await daemon.stop();
       removeDir(daemon.dir);

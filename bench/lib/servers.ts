@@ -3,7 +3,7 @@
 // (bench/floor-relay.mjs), the C++ original (QRELAY_BENCH_REF) and a bare
 // `node` for idle memory.  qrelay and the original run the same config.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, start, waitReady, type Owned } from './processes.js';
 
@@ -77,6 +77,14 @@ function writeConfig(dir: string, sink: string): { config: string; sockets: Reco
   return { config, sockets };
 }
 
+/** The options for `node` that the first line of `main` gives (`#!/usr/bin/env -S node OPTIONS`), as the `qrelay` command runs. */
+function shebangOptions(main: string): string[] {
+  const first = readFileSync(main, 'latin1').split('\n', 1)[0]!;
+  const words = first.replace(/^#!/, '').trim().split(/\s+/);
+  const node = words.findIndex((w) => w === 'node' || w.endsWith('/node'));
+  return node < 0 ? [] : words.slice(node + 1);
+}
+
 /** Whether this build of qrelay knows `--workers` (its --help says so). */
 export function qrelaySupportsWorkers(main: string = MAIN): boolean {
   try {
@@ -95,12 +103,14 @@ export interface QrelayOptions {
   readonly log?: string;
   /** Write a V8 CPU profile of the daemon into this folder when it exits (`node --cpu-prof`). */
   readonly cpuProfileDir?: string;
+  /** Options for `node` before the script (an experiment with V8 flags, say). */
+  readonly nodeOptions?: readonly string[];
   /** Another build's `dist/main.js` (an A/B comparison); default: this tree's. */
   readonly main?: string;
 }
 
 /**
- * qrelay as production runs it (systemd/qrelay.service: `qrelay --config`,
+ * qrelay as production runs it (systemd/qrelay.service: `qrelay --config`, with the node options of its first line,
  * log to a file much as to journald), NODE_ENV=production.  `--workers N` is
  * passed when the daemon supports it; without that support a case with more
  * than one worker is skipped (undefined).
@@ -115,7 +125,7 @@ export async function startQrelay(o: QrelayOptions): Promise<Relay | undefined> 
   delete env.NODE_OPTIONS;
   if (o.log !== undefined) env.QRELAY_LOG = o.log;
   const profile = o.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`];
-  const args = [...profile, main, '--config', config, ...(supported ? ['--workers', String(o.workers)] : [])];
+  const args = [...shebangOptions(main), ...(o.nodeOptions ?? []), ...profile, main, '--config', config, ...(supported ? ['--workers', String(o.workers)] : [])];
   const p = start(process.execPath, args, { env, logFile: join(o.dir, 'qrelay.log') });
   try {
     return await started(o.name, p, sockets);
