@@ -2,7 +2,9 @@
 // covers, byte for byte, the relayed bytes of docs/protocol.md, limits, timeouts
 // and cancellation.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createConnection } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -108,6 +110,25 @@ describe('QMQP end to end', () => {
     const inner2 = `${block2.length}:${block2},18:bounce@example.net,18:relay2@example.org,`;
     assert.equal(down.requests[1]!.toString('latin1'), `${inner2.length}:${inner2},`);
     answer = () => netstring('Kok');
+  });
+
+  it('names the process that connected in the Received line, not the one the socket was handed to', async () => {
+    down.requests.length = 0;
+    const socket = createConnection(sock);
+    await once(socket, 'connect');
+    // a child inherits the connected socket as fd 3, sends the request and prints the answer
+    // (without closing its side first: that would cancel the mail)
+    const script = "const s = new (require('node:net').Socket)({ fd: 3, readable: true, writable: true }); s.on('data', (d) => process.stdout.write(d)); s.on('end', () => s.end()); s.write(Buffer.from(process.argv[1], 'base64'));";
+    const child = spawn(process.execPath, ['-e', script, mail('handed@x.y').toString('base64')], { stdio: ['ignore', 'pipe', 'inherit', socket] });
+    socket.destroy();
+    let answer = '';
+    child.stdout!.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    // 'close': the child has exited and its stdout is read to the end
+    await once(child, 'close');
+    assert.equal(answer, '3:Kok,');
+    const relayed = down.requests[0]!.toString('latin1');
+    assert.ok(relayed.includes(`Received: from PID=${process.pid} UID=${process.geteuid!()} with QMQP\r\n`), relayed);
+    assert.ok(!relayed.includes(`PID=${child.pid} `), relayed);
   });
 
   it('passes the downstream answer through and maps downstream failures', async () => {
