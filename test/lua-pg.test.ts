@@ -465,3 +465,43 @@ describe('pg at configuration load', () => {
     }
   });
 });
+
+describe('pg at shutdown', () => {
+  it('a stopping daemon closes its open connections with a Terminate message, not by just exiting', async () => {
+    const server = await startPostgres();
+    // the server logs (at debug1) a connection that ends without Terminate as "unexpected EOF"
+    const debug = "options='-c log_min_messages=debug1'";
+    const daemon = await startDaemon({
+      config: `local db = pg:new(os.getenv('PG_CONNINFO') .. " application_name='qrelay shutdown' ${debug}")
+qmqp_listen(os.getenv('TEST_DIR') .. '/qrelay.sock', function(m)
+  db:execute('SELECT 1')
+  return m:discard()
+end)`,
+      env: { PG_CONNINFO: server.conninfo },
+    });
+    const check = await server.client();
+    const backends = async (): Promise<number> =>
+      (await check.query("SELECT pid FROM pg_stat_activity WHERE application_name = 'qrelay shutdown'")).rowCount ?? 0;
+    try {
+      assert.equal(await send(join(daemon.dir, 'qrelay.sock'), qmqpRequest('Subject: x\r\n\r\nbody\r\n', 'a@example.com', ['b@example.org'])), DISCARDED);
+      assert.equal(await backends(), 1);
+      assert.equal(await daemon.stop(), 0);
+      // the backend ends once it has read the end of the connection
+      for (let i = 0; i < 200 && (await backends()) > 0; i++) await new Promise((r) => setTimeout(r, 25));
+      assert.equal(await backends(), 0);
+      assert.doesNotMatch(server.log(), /unexpected EOF on client connection/);
+
+      // the same server does log a connection that is dropped without Terminate
+      const { default: pgModule } = await import('pg');
+      const dropped = new pgModule.Client({ host: server.dir, user: 'postgres', database: 'postgres', options: '-c log_min_messages=debug1' });
+      dropped.on('error', () => {});
+      await dropped.connect();
+      await dropped.query('SELECT 1');
+      (dropped as unknown as { connection: { stream: { destroy(): void } } }).connection.stream.destroy();
+      await waitFor(() => /unexpected EOF on client connection/.test(server.log()), 5000, 'the dropped connection in the server log');
+    } finally {
+      await daemon.stop();
+      removeDir(daemon.dir);
+    }
+  });
+});
