@@ -3,7 +3,6 @@
 // output exactly; `mail` (the default) adds a line per mail, a mail id in
 // the domain of the lines about a mail, and startup and reload lines;
 // `debug` adds lines for connections that carry no mail.
-import { randomInt } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import type { PeerCredentials } from './native/linux.js';
 
@@ -86,7 +85,9 @@ export function logValue(text: string): string {
   return /^[!#-<>-~]+$/.test(text) ? text : JSON.stringify(text);
 }
 
-const idBase = randomInt(2 ** 32);
+// V8 seeds Math.random from the kernel's entropy at startup; node:crypto
+// (about 1 MB loaded) is not needed for an id that only differs across restarts
+const idBase = Math.floor(Math.random() * 2 ** 32);
 let idCount = 0;
 
 /** A new short mail id: 8 hex digits, unique within the process, random across restarts. */

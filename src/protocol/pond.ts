@@ -1,7 +1,9 @@
 // Pond log datagrams, protocol version 2 (docs/pond.md): a pure
 // encoder for the one record qrelay sends per mail, and its MESSAGE text.
-// zlib.crc32 (Node ≥ 20.15) is exactly the CRC-32/ISO-HDLC the protocol uses.
-import { crc32 } from 'node:zlib';
+// zlib.crc32 (Node ≥ 20.15) is exactly the CRC-32/ISO-HDLC the protocol uses;
+// node:zlib is loaded with the first datagram (a config without a log server
+// never needs it).
+import { createRequire } from 'node:module';
 
 export const POND_MAGIC = 0x63046103;
 
@@ -65,11 +67,14 @@ function stringAttribute(attribute: number, text: string): Buffer[] {
   return [code(attribute), cString(text), Buffer.of(0)];
 }
 
+let crc32: ((data: Buffer) => number) | undefined;
+
 /** Magic, the attribute bytes, then the CRC-32 of the attribute bytes (big-endian). */
 export function frameDatagram(attributes: Buffer): Buffer {
   const datagram = Buffer.alloc(4 + attributes.length + 4);
   datagram.writeUInt32BE(POND_MAGIC, 0);
   attributes.copy(datagram, 4);
+  crc32 ??= (createRequire(import.meta.url)('node:zlib') as typeof import('node:zlib')).crc32;
   datagram.writeUInt32BE(crc32(attributes), 4 + attributes.length);
   return datagram;
 }

@@ -2,7 +2,7 @@
 // takes a Unix socket path or a loopback `host:port`; GET /metrics answers
 // with the text format of the registry.
 import { lstatSync, unlinkSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { resolve } from 'node:path';
 import { removeStale } from './listener.js';
 
@@ -58,8 +58,12 @@ export interface MetricsServer {
   close(): void;
 }
 
-/** Starts serving `registry`; rejects with a message naming the address when it cannot listen. */
+/**
+ * Starts serving `registry`; rejects with a message naming the address when it cannot listen.
+ * (Node's HTTP server is loaded here, only for a config that serves metrics: about 1 MB.)
+ */
 export async function serveMetrics(address: MetricsAddress, registry: MetricsSource): Promise<MetricsServer> {
+  const { createServer } = await import('node:http');
   const server: Server = createServer((request, response) => {
     if (request.method !== 'GET' || (request.url ?? '').split('?')[0] !== '/metrics') {
       response.writeHead(404, { 'content-type': 'text/plain' }).end('metrics are at /metrics\n');

@@ -14,8 +14,7 @@
 // is idle (measured: 50 × 16 MiB left 660 MB resident of 860 MB, idle 84).
 // So the trim waits a moment after each collection, and while the buffers
 // are still there a few more rounds follow, with growing pauses.
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { createRequire } from 'node:module';
 import { trimCHeap } from '../native/linux.js';
 import { requestMemoryReduction } from '../native/memory-pressure.js';
 
@@ -47,8 +46,11 @@ let gc: (() => void) | undefined;
 
 function fullCollection(): void {
   if (gc === undefined) {
-    setFlagsFromString('--expose-gc');
-    gc = runInNewContext('gc') as () => void;
+    // node:v8 and node:vm (about 1 MB) are loaded at the first collection:
+    // a daemon that never sees a large burst never needs them
+    const require = createRequire(import.meta.url);
+    (require('node:v8') as typeof import('node:v8')).setFlagsFromString('--expose-gc');
+    gc = (require('node:vm') as typeof import('node:vm')).runInNewContext('gc') as () => void;
   }
   gc();
 }

@@ -2,11 +2,13 @@
 // on Lua byte strings.  Argument checks live in sodium.lua; these
 // primitives only see strings of the right lengths.  libsodium is loaded
 // only for configs that may use it (sodium-loader.ts).
-import { randomBytes } from 'node:crypto';
 import type { LuaLibrary } from '../library.js';
 import type { LuaPushable } from '../lua-values.js';
 import { bytesOf } from '../library-support/lua-bytes.js';
-import { libsodium, prepareLibsodium } from './sodium-loader.js';
+import { libsodium, libsodiumLoaded, prepareLibsodium } from './sodium-loader.js';
+
+/** node:crypto's, loaded with libsodium (about 1 MB that a config without `sodium` does not need). */
+let randomBytes: ((size: number) => Buffer) | undefined;
 
 function pushable(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length);
@@ -16,7 +18,10 @@ const HEX = /^(?:[0-9A-Fa-f]{2})*$/;
 
 export const sodiumLibrary: LuaLibrary = {
   name: 'sodium',
-  prepare: prepareLibsodium,
+  prepare: async (config) => {
+    await prepareLibsodium(config);
+    if (libsodiumLoaded()) randomBytes ??= (await import('node:crypto')).randomBytes;
+  },
   primitives: () => ({
     bin2hex: ([s]) => bytesOf(s).toString('hex'),
     // nil for odd lengths and anything but hex digits
@@ -26,7 +31,10 @@ export const sodiumLibrary: LuaLibrary = {
     },
     // the kernel's CSPRNG, as libsodium's; its WebAssembly build fetches
     // entropy a few bytes per call (seconds for a megabyte)
-    randombytes: ([n]) => randomBytes(Number(n)),
+    randombytes: ([n]) => {
+      if (randomBytes === undefined) throw new Error('libsodium is not loaded');
+      return randomBytes(Number(n));
+    },
     crypto_box_keypair: (): LuaPushable[] => {
       const { publicKey, privateKey } = libsodium().crypto_box_keypair();
       return [pushable(publicKey), pushable(privateKey)];

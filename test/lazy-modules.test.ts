@@ -1,0 +1,66 @@
+// Node's own modules that only some configs need are loaded only for those
+// (docs/limits.md, "Memory"): the HTTP server with metrics_listen(), zlib
+// (the Pond datagram's checksum) with a log_server, crypto with the sodium
+// library, v8 and vm with the first collection after a large burst.  The
+// real daemon runs with a preloaded module that writes Node's list of the
+// modules it loaded when the process exits.
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { MAIN, removeDir, startDaemon, tempDir } from './helpers/daemon.js';
+import { udpReceiver } from './helpers/datagram-receiver.js';
+import { qmqpRequest, send } from './helpers/qmqp.js';
+
+const LAZY = ['http', 'zlib', 'crypto', 'v8', 'vm'] as const;
+
+/** Runs `config`, sends one mail, stops; returns which of LAZY the daemon had loaded. */
+async function loadedModules(dir: string, config: string, env: NodeJS.ProcessEnv = {}): Promise<Set<string>> {
+  const hook = join(dir, 'record-modules.mjs');
+  const list = join(dir, 'modules.json');
+  writeFileSync(
+    hook,
+    `import { writeFileSync } from 'node:fs';\nprocess.on('exit', () => writeFileSync(${JSON.stringify(list)}, JSON.stringify(process.moduleLoadList)));\n`,
+  );
+  const daemon = await startDaemon({ dir, config, env, command: [process.execPath, '--import', hook, MAIN] });
+  try {
+    assert.match(await send(join(dir, 'qrelay.sock'), qmqpRequest('Subject: x\r\n\r\nbody\r\n', 'a@example.org', ['b@example.org'])), /^\d+:K/);
+  } finally {
+    assert.equal(await daemon.stop(), 0);
+  }
+  const loaded = JSON.parse(readFileSync(list, 'utf8')) as string[];
+  return new Set(LAZY.filter((name) => loaded.includes(`NativeModule ${name}`)));
+}
+
+describe("Node's modules a config does not use are not loaded", () => {
+  const dirs: string[] = [];
+  after(() => dirs.forEach(removeDir));
+  const dir = (): string => {
+    const d = tempDir('qrelay-lazy-');
+    dirs.push(d);
+    return d;
+  };
+
+  it('a config that relays without metrics, log server or sodium loads none of them', async () => {
+    const config = `qmqp_listen(os.getenv('TEST_DIR') .. '/qrelay.sock', function(m) return m:discard() end)\n`;
+    assert.deepEqual([...(await loadedModules(dir(), config))], []);
+  });
+
+  it('metrics_listen, log_server and sodium load what they need', async () => {
+    const pond = await udpReceiver(4);
+    try {
+      const config = `local dir = os.getenv('TEST_DIR')
+metrics_listen(dir .. '/metrics.sock')
+log_server = os.getenv('LOG_SERVER')
+local key = sodium.randombytes(32)
+qmqp_listen(dir .. '/qrelay.sock', function(m) return m:discard() end)
+`;
+      const loaded = await loadedModules(dir(), config, { LOG_SERVER: pond.logServer });
+      // (prom-client, loaded with metrics_listen, loads v8 itself)
+      for (const name of ['crypto', 'http', 'zlib']) assert.ok(loaded.has(name), name);
+      assert.equal((await pond.next()).readUInt32BE(0), 0x63046103);
+    } finally {
+      await pond.close();
+    }
+  });
+});
