@@ -55,15 +55,17 @@ describe('--workers', () => {
     }
   });
 
-  it('runs the primary and every worker with the node options of the command\'s first line (the young-generation cap)', async () => {
-    const options = readFileSync(MAIN, 'latin1').split('\n', 1)[0]!.split(' ').slice(3);
-    assert.deepEqual(options, ['--max-semi-space-size=4']);
+  it('runs the primary and every worker with the node options and environment of the command\'s first line (the young-generation cap, one malloc arena)', async () => {
+    const words = readFileSync(MAIN, 'latin1').split('\n', 1)[0]!.split(' ');
+    assert.deepEqual(words.slice(words.indexOf('node') + 1), ['--max-semi-space-size=4']);
+    assert.deepEqual(words.slice(2, words.indexOf('node')), ['MALLOC_ARENA_MAX=1']);
     // run as the `qrelay` command is: the file itself, by its #! line
     const daemon = await daemonWith('2', [MAIN]);
     try {
       for (const pid of [daemon.child.pid!, ...liveChildren(daemon)]) {
         const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
         assert.ok(argv.includes('--max-semi-space-size=4'), `pid ${pid}: ${argv.join(' ')}`);
+        assert.ok(readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes('MALLOC_ARENA_MAX=1'), `pid ${pid}: environment`);
       }
     } finally {
       await daemon.stop();

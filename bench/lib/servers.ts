@@ -77,12 +77,21 @@ function writeConfig(dir: string, sink: string): { config: string; sockets: Reco
   return { config, sockets };
 }
 
-/** The options for `node` that the first line of `main` gives (`#!/usr/bin/env -S node OPTIONS`), as the `qrelay` command runs. */
-function shebangOptions(main: string): string[] {
+/**
+ * What the first line of `main` gives (`#!/usr/bin/env -S [NAME=VALUE …] node OPTIONS`), as the
+ * `qrelay` command runs: the environment it sets (as `env` does) and the options for `node`.
+ */
+function shebang(main: string): { env: Record<string, string>; options: string[] } {
   const first = readFileSync(main, 'latin1').split('\n', 1)[0]!;
   const words = first.replace(/^#!/, '').trim().split(/\s+/);
   const node = words.findIndex((w) => w === 'node' || w.endsWith('/node'));
-  return node < 0 ? [] : words.slice(node + 1);
+  if (node < 0) return { env: {}, options: [] };
+  const env: Record<string, string> = {};
+  for (const w of words.slice(0, node)) {
+    const eq = w.indexOf('=');
+    if (eq > 0) env[w.slice(0, eq)] = w.slice(eq + 1);
+  }
+  return { env, options: words.slice(node + 1) };
 }
 
 /** Whether this build of qrelay knows `--workers` (its --help says so). */
@@ -120,12 +129,13 @@ export async function startQrelay(o: QrelayOptions): Promise<Relay | undefined> 
   const supported = qrelaySupportsWorkers(main);
   if (o.workers !== 1 && !supported) return undefined;
   const { config, sockets } = writeConfig(o.dir, o.sink);
-  const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: 'production' };
+  const first = shebang(main);
+  const env: NodeJS.ProcessEnv = { ...process.env, ...first.env, NODE_ENV: 'production' };
   delete env.QRELAY_LOG;
   delete env.NODE_OPTIONS;
   if (o.log !== undefined) env.QRELAY_LOG = o.log;
   const profile = o.cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${o.cpuProfileDir}`];
-  const args = [...shebangOptions(main), ...(o.nodeOptions ?? []), ...profile, main, '--config', config, ...(supported ? ['--workers', String(o.workers)] : [])];
+  const args = [...first.options, ...(o.nodeOptions ?? []), ...profile, main, '--config', config, ...(supported ? ['--workers', String(o.workers)] : [])];
   const p = start(process.execPath, args, { env, logFile: join(o.dir, 'qrelay.log') });
   try {
     return await started(o.name, p, sockets);
