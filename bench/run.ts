@@ -136,7 +136,7 @@ try {
     }
   }
   results = await interleaved(ROUNDS, cells, async (cell) =>
-    count(cell.policy, await measure({ pid: cell.pid, socket: cell.socket, clients: cell.clients, messageBytes: SIZES[cell.size], seconds: SECONDS })),
+    count(cell.policy, await measure({ pid: cell.pid, socket: cell.socket, clients: cell.clients, messageBytes: SIZES[cell.size], seconds: SECONDS, sinkPid: sink.process.pid })),
   );
   await Promise.all(relays.map((r) => r.stop()));
 

@@ -2,12 +2,16 @@
 // of one relay, with the relay's CPU time (its whole process tree) read from
 // /proc before and after, and its resident memory afterwards.
 import { send, type SendResult } from './load.js';
-import { treeCpu, treeRss } from './proc.js';
+import { machineCpu, treeCpu, treeRss } from './proc.js';
 
 export interface Sample extends SendResult {
   /** The relay's CPU µs per answered mail (all its processes, and the programs they ran). */
   readonly cpuPerMail: number;
   readonly rssBytes: number;
+  /** The sink's CPU µs per answered mail (when the shot names it), measured like the relay's. */
+  readonly sinkCpuPerMail: number;
+  /** The whole machine's busy CPU time over the run divided by its length: how many cores were in use (by anything). */
+  readonly busyCores: number;
 }
 
 export interface Shot {
@@ -18,17 +22,25 @@ export interface Shot {
   readonly messageBytes: number;
   readonly seconds: number;
   readonly mailsPerClient?: number;
+  /** The C sink's pid, to charge its CPU per mail too. */
+  readonly sinkPid?: number;
 }
 
 /** After a run the relay still closes sockets and collects garbage: that is part of its cost, and must not overlap the next run. */
 const SETTLE_MS = 200;
 
 export async function measure(shot: Shot): Promise<Sample> {
+  const sinkCpu = (): number => (shot.sinkPid === undefined ? NaN : treeCpu(shot.sinkPid));
   const before = treeCpu(shot.pid);
+  const sinkBefore = sinkCpu();
+  const machineBefore = machineCpu();
   const result = await send(shot);
+  const machineAfter = machineCpu();
   await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   const after = treeCpu(shot.pid);
-  return { ...result, cpuPerMail: result.mails > 0 ? (after - before) / result.mails : NaN, rssBytes: treeRss(shot.pid) };
+  const perMail = (used: number): number => (result.mails > 0 ? used / result.mails : NaN);
+  const busyCores = ((machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total)) * machineAfter.cpus;
+  return { ...result, cpuPerMail: perMail(after - before), sinkCpuPerMail: perMail(sinkCpu() - sinkBefore), busyCores, rssBytes: treeRss(shot.pid) };
 }
 
 /** Resident bytes of `pid`'s tree sampled every `everyMs` while `during` runs, then for `afterMs` more. */

@@ -73,3 +73,11 @@ export function treeRss(pid: number): number {
 export function treePids(pid: number): number[] {
   return processTree(pid).map((s) => s.pid);
 }
+
+/** The machine's CPU time so far (all CPUs, /proc/stat), in ticks: busy (everything but idle and iowait) and in all; and how many CPUs it has. */
+export function machineCpu(): { readonly busy: number; readonly total: number; readonly cpus: number } {
+  const lines = readFileSync('/proc/stat', 'latin1').split('\n');
+  const fields = lines[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  const total = fields.reduce((sum, t) => sum + t, 0);
+  return { busy: total - fields[3]! - fields[4]!, total, cpus: lines.filter((l) => /^cpu\d/.test(l)).length };
+}

@@ -2,11 +2,13 @@
 // over the rounds, with each row's ratio to the floor and to the C++
 // original of the same case), the memory cases, and the issue's targets
 // checked against the same run.  Returns the same figures for the JSON file.
+import { availableParallelism } from 'node:os';
 import type { Cell } from './cases.js';
 import type { Sample } from './measure.js';
 import { BARE, type MemoryReport } from './memory.js';
 import { median, round } from './stats.js';
 import { formatTable } from './table.js';
+import { ceilingJson, describeCeiling, workersCeiling } from './workers-ceiling.js';
 
 export const FLOOR = 'plain-Node floor';
 export const ORIGINAL = 'c++ original';
@@ -171,6 +173,10 @@ export function printReport(run: Run): Record<string, unknown> {
   out(`\nper-mail log line: CPU/mail default ${fixed(loud?.cpuPerMail ?? NaN)} µs, QRELAY_LOG=quiet ${fixed(silent?.cpuPerMail ?? NaN)} µs (quiet/default, paired by round: ${times(paired(silent, loud, cpu))})`);
   out(`\ntargets (issue 9), from this run:`);
   for (const t of targets) out(`  ${t.met === undefined ? 'n/a ' : t.met ? 'met ' : 'NOT '} ${t.target}: ${t.value}`);
+  const w2 = relayRow(WORKERS2, '2 KB', 8);
+  const cores = availableParallelism();
+  const ceiling = q8 === undefined || w2 === undefined ? undefined : workersCeiling(q8.samples, w2.samples, cores);
+  if (ceiling !== undefined) out(`\n${describeCeiling(ceiling, cores)}`);
 
   return {
     rounds: run.rounds,
@@ -198,5 +204,6 @@ export function printReport(run: Run): Record<string, unknown> {
     after_many: Object.fromEntries(afterMany),
     burst_16mib: Object.fromEntries(burst),
     targets,
+    workers_ceiling: ceiling === undefined ? null : ceilingJson(ceiling),
   };
 }
