@@ -7,7 +7,7 @@
 // talks to systemd (READY, RELOADING, STOPPING, WATCHDOG), and serves the
 // sum of the workers' metrics (src/worker-metrics.ts).
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeFd } from './native/linux.js';
+import { allowedCpus, closeFd, setAllowedCpus } from './native/linux.js';
 import type { Registry } from 'prom-client';
 import { logMails, logPlain, logValue } from './log.js';
 import { ConfigError } from './errors.js';
@@ -78,6 +78,46 @@ function workerEnvironment(groups: readonly number[][]): NodeJS.ProcessEnv {
   return env;
 }
 
+/**
+ * The CPU of each worker slot: with at least as many workers as CPUs this
+ * process may use, worker i runs on CPU i (mod their number), all its
+ * threads; otherwise (fewer workers than CPUs, or one CPU) the scheduler
+ * places them (undefined).  Measured with 2 workers on 2 cores that the
+ * load generator and the sink share (2 KB × 8, interleaved rounds in one
+ * run, the machine shared with other work): pinned workers answered 1.15×
+ * the mails per second of unpinned ones (median of 12 rounds, 10 of them
+ * faster) at 0.88× the CPU per mail; two more runs gave 1.05× and 1.10×.
+ * A worker then never migrates between cores, and its caches stay warm.
+ */
+function workerCpus(workers: number): number[] | undefined {
+  let cpus: number[];
+  try {
+    cpus = allowedCpus();
+  } catch {
+    return undefined;
+  }
+  return cpus.length > 1 && workers >= cpus.length ? cpus : undefined;
+}
+
+/**
+ * Runs `start` with this thread restricted to `cpu` (what it forks inherits
+ * that affinity), then restores `cpus`; where the system refuses (a seccomp
+ * filter, say), `start` runs unpinned.
+ */
+function onCpu<T>(cpus: readonly number[] | undefined, cpu: number | undefined, start: () => T): T {
+  if (cpus === undefined || cpu === undefined) return start();
+  try {
+    setAllowedCpus([cpu]);
+  } catch {
+    return start();
+  }
+  try {
+    return start();
+  } finally {
+    setAllowedCpus(cpus);
+  }
+}
+
 /** The notifier a worker uses: its READY/RELOADING go to the primary over the IPC channel. */
 export function primaryChannelNotifier(): Notifier {
   return {
@@ -141,6 +181,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   const notifier = createNotifier();
   const env = workerEnvironment(groups);
   const stdio = ['inherit', 'inherit', 'inherit', 'ipc', ...groups.flat()] as const;
+  const cpus = workerCpus(options.workers);
   let stopping = false;
   let announced = false;
 
@@ -155,8 +196,10 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
       resolve(status);
     };
     const allReady = (): boolean => [...workers.values()].every((w) => w.ready);
-    const start = (): void => {
-      const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, '--config', options.configPath], { stdio: [...stdio], env });
+    /** Starts the worker of `slot` (a replacement takes the slot, and the CPU, of the worker it replaces). */
+    const start = (slot: number): void => {
+      const cpu = cpus?.[slot % cpus.length];
+      const child = onCpu(cpus, cpu, () => spawn(process.execPath, [...process.execArgv, process.argv[1]!, '--config', options.configPath], { stdio: [...stdio], env }));
       const state = { ready: false, everReady: false };
       workers.set(child, state);
       child.on('message', (message: { notify?: string }) => {
@@ -165,7 +208,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
         state.everReady = true;
         if (allReady() && workers.size === options.workers && !stopping) {
           notifier.notify('READY=1');
-          if (!announced) logPlain(`${options.workers} workers ready`);
+          if (!announced) logPlain(`${options.workers} workers ready${cpus === undefined ? '' : ` cpus=${cpus.join(',')}`}`);
           if (!announced && metrics !== undefined && logMails) logPlain(`metrics: listen=${logValue(describeMetricsAddress(metrics.address))} path=/metrics workers=${options.workers}`);
           announced = true;
         }
@@ -186,10 +229,10 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
         }
         logPlain(`worker pid=${child.pid} exited (${signal ?? `status ${code}`}); starting a new one`);
         metrics?.source.workerReplaced();
-        start();
+        start(slot);
       });
     };
-    for (let i = 0; i < options.workers; i++) start();
+    for (let slot = 0; slot < options.workers; slot++) start(slot);
 
     const watchdog = watchdogPings$().subscribe((message) => notifier.notify(message));
     hangups.signals$.subscribe(() => {

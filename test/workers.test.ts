@@ -3,7 +3,7 @@
 // worker is replaced, SIGTERM drains them all; `--workers 1` is the plain daemon.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { get } from 'node:http';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -28,6 +28,22 @@ const liveChildren = (daemon: RunningDaemon): number[] =>
   childrenOf(daemon.child.pid!)
     .filter((c) => c.state !== 'Z')
     .map((c) => c.pid);
+
+/** The CPUs a process may run on (its Cpus_allowed_list: `0-1`, `0,2-3`). */
+function allowedCpus(pid: number, task = pid): number[] {
+  const list = /^Cpus_allowed_list:\s*(\S+)$/m.exec(readFileSync(`/proc/${pid}/task/${task}/status`, 'latin1'))![1]!;
+  return list.split(',').flatMap((range) => {
+    const [first, last = first] = range.split('-').map(Number);
+    return Array.from({ length: last! - first! + 1 }, (_, i) => first! + i);
+  });
+}
+
+/** The CPUs every thread of `pid` may run on (the same for all of them). */
+function threadCpus(pid: number): number[] {
+  const perThread = readdirSync(`/proc/${pid}/task`).map((task) => allowedCpus(pid, Number(task)));
+  for (const cpus of perThread) assert.deepEqual(cpus, perThread[0], `pid ${pid}: every thread on the same CPUs`);
+  return perThread[0]!;
+}
 
 /** The daemon with `--workers N`, ready once every worker is; `command`: how it is run (default `node dist/main.js`). */
 function daemonWith(workers: string, command?: readonly string[]): Promise<RunningDaemon> {
@@ -67,6 +83,30 @@ describe('--workers', () => {
         assert.ok(argv.includes('--max-semi-space-size=4'), `pid ${pid}: ${argv.join(' ')}`);
         assert.ok(readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes('MALLOC_ARENA_MAX=1'), `pid ${pid}: environment`);
       }
+    } finally {
+      await daemon.stop();
+      removeDir(daemon.dir);
+    }
+  });
+
+  it('with as many workers as CPUs, runs each worker (every thread of it) on a CPU of its own, a replacement on the CPU of the worker it replaced', async () => {
+    const cpus = allowedCpus(process.pid);
+    const daemon = await daemonWith(String(cpus.length));
+    try {
+      // the primary keeps every CPU
+      assert.deepEqual(allowedCpus(daemon.child.pid!), cpus);
+      const pinned = (): number[][] => liveChildren(daemon).map((pid) => threadCpus(pid));
+      const expected = cpus.length === 1 ? [cpus] : cpus.map((cpu) => [cpu]);
+      assert.deepEqual(pinned().sort(), expected.sort());
+      if (cpus.length > 1) assert.match(daemon.stderr(), new RegExp(`${cpus.length} workers ready cpus=${cpus.join(',')}`));
+      const before = new Set(liveChildren(daemon));
+      const [victim] = before;
+      const victimCpus = threadCpus(victim!);
+      process.kill(victim!, 'SIGKILL');
+      await daemon.waitForStderr(new RegExp(`worker pid=${victim} exited`));
+      await waitFor(() => liveChildren(daemon).length === cpus.length && !liveChildren(daemon).includes(victim!), 10_000, 'a new worker');
+      assert.deepEqual(pinned().sort(), expected.sort());
+      assert.deepEqual(threadCpus(liveChildren(daemon).find((pid) => !before.has(pid))!), victimCpus);
     } finally {
       await daemon.stop();
       removeDir(daemon.dir);

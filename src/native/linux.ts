@@ -402,6 +402,29 @@ export function openFileLimit(): number {
   return Number(limits[0]! > 1n << 30n ? 1n << 30n : limits[0]!);
 }
 
+// ---- CPU affinity (the workers of `--workers`, one per CPU) ----
+
+const schedGetaffinity = libc.func('int sched_getaffinity(int, uintptr_t, void *)');
+const schedSetaffinity = libc.func('int sched_setaffinity(int, uintptr_t, void *)');
+/** A cpu_set_t for up to 8192 CPUs. */
+const CPU_SET_BYTES = 1024;
+
+/** The CPUs the calling thread may run on (sched_getaffinity), ascending. */
+export function allowedCpus(): number[] {
+  const mask = Buffer.alloc(CPU_SET_BYTES);
+  if (schedGetaffinity(0, CPU_SET_BYTES, mask) !== 0) throw new SystemError('Failed to read the CPU affinity', koffi.errno());
+  const cpus: number[] = [];
+  for (let i = 0; i < CPU_SET_BYTES * 8; i++) if ((mask[i >> 3]! >> (i & 7)) & 1) cpus.push(i);
+  return cpus;
+}
+
+/** Restricts the calling thread (and the threads and processes it starts from now on) to `cpus`. */
+export function setAllowedCpus(cpus: readonly number[]): void {
+  const mask = Buffer.alloc(CPU_SET_BYTES);
+  for (const cpu of cpus) mask[cpu >> 3]! |= 1 << (cpu & 7);
+  if (schedSetaffinity(0, CPU_SET_BYTES, mask) !== 0) throw new SystemError('Failed to set the CPU affinity', koffi.errno());
+}
+
 /** Readiness of a descriptor in the event loop, which can be paused (the fd stays unpolled). */
 export interface ReadableWatch {
   start(): void;
