@@ -5,7 +5,7 @@
 // grace period, then cancel them".
 import { totalmem } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import { ReplaySubject, Subject, concat, defer, finalize, firstValueFrom, ignoreElements, mergeMap, of, take, takeUntil, tap, throttle, timer } from 'rxjs';
+import { ReplaySubject, Subject, concat, defer, finalize, firstValueFrom, ignoreElements, mergeMap, of, take, takeUntil, tap, throttle, timer } from './rx.js';
 import { ServerBackoff } from './actions/server-backoff.js';
 import { logMails, logPlain, logValue } from './log.js';
 import { ConfigError } from './errors.js';

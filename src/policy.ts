@@ -1,7 +1,7 @@
 // The policy as the pipeline sees it: one mail in, one decision out.
 // Implemented by the Lua engine (src/lua); used by src/operators.  Also what
 // the config asks of the daemon at startup (ListenTarget, bound by src/streams).
-import type { Observable } from 'rxjs';
+import type { Observable } from './rx.js';
 import type { PeerCredentials } from './native/linux.js';
 import type { SocketAddress } from './protocol/socket-address.js';
 

@@ -2,7 +2,7 @@
 // read its answer (docs/protocol.md).  What happened decides whether another
 // server may be tried (src/actions/failover.ts).
 import { connect as netConnect, Socket } from 'node:net';
-import { Observable } from 'rxjs';
+import { Observable } from '../rx.js';
 import { connectSocket, ENOTCONN, strerror, systemErrorText } from '../native/linux.js';
 import { NetstringReader } from '../protocol/netstring-reader.js';
 import { Responses } from '../protocol/responses.js';

@@ -2,7 +2,7 @@
 // `exec_raw`: the exit-status mapping, a failed start and the `timeout`
 // option (docs/actions.md).
 import { logMails } from '../log.js';
-import { of, timeout, type MonoTypeOperatorFunction } from 'rxjs';
+import { of, timeout, type MonoTypeOperatorFunction } from '../rx.js';
 import type { Action } from '../policy.js';
 import { Responses } from '../protocol/responses.js';
 import { ChildStartFailure, type ExitStatus } from '../streams/child-process.js';

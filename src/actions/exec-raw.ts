@@ -1,7 +1,7 @@
 // Action `exec_raw`: feed the bare message block to a local program and
 // derive the answer from its exit status and output (docs/actions.md).
 import type { Socket } from 'node:net';
-import { Observable, catchError, defer, forkJoin, map, merge, of, reduce, switchMap, take, tap, throwError } from 'rxjs';
+import { Observable, catchError, defer, forkJoin, map, merge, of, reduce, switchMap, take, tap, throwError } from '../rx.js';
 import { Responses } from '../protocol/responses.js';
 import { childProcess, type ExitStatus } from '../streams/child-process.js';
 import { socketChunks } from '../streams/socket-chunks.js';

@@ -4,7 +4,7 @@
 // transaction is over: docs/differences.md); the answer netstring read from
 // stdout is forwarded only once the child has exited with status 0.
 import type { Socket } from 'node:net';
-import { EMPTY, Observable, catchError, concat, defer, filter, map, merge, mergeMap, of, switchMap, take, throwError, timeout } from 'rxjs';
+import { EMPTY, Observable, catchError, concat, defer, filter, map, merge, mergeMap, of, switchMap, take, throwError, timeout } from '../rx.js';
 import { Responses } from '../protocol/responses.js';
 import { childProcess } from '../streams/child-process.js';
 import { socketChunks } from '../streams/socket-chunks.js';

@@ -4,7 +4,7 @@
 // D answer is final, and so is a failure after the whole request was sent
 // (the server may have queued the mail: a duplicate is worse than a Z).
 // Servers that failed are skipped for a while (src/actions/server-backoff.ts).
-import { Observable, concatMap, defer, from, last, map, takeWhile, tap } from 'rxjs';
+import { Observable, concatMap, defer, from, last, map, takeWhile, tap } from '../rx.js';
 import { logMails } from '../log.js';
 import type { Action } from '../policy.js';
 import type { Timeouts } from '../timeouts.js';

@@ -1,6 +1,6 @@
 // Reading a QMQP server's (or an exec child's) answer: one netstring of at
 // most 256 bytes with the relay timeouts of docs/actions.md
-import { Observable, catchError, map, throwError, throwIfEmpty } from 'rxjs';
+import { Observable, catchError, map, throwError, throwIfEmpty } from '../rx.js';
 import { idleTimeout } from '../streams/idle-timeout.js';
 import { decodeNetstring } from '../streams/decode-netstring.js';
 import { describeNetstringError, type NetstringReadResult } from '../protocol/netstring-reader.js';

@@ -1,7 +1,7 @@
 // Writing the relayed request downstream (a `connect` socket or an `exec`
 // child's stdin) with the send timeout of docs/limits.md
 import type { Writable } from 'node:stream';
-import { Observable } from 'rxjs';
+import { Observable } from '../rx.js';
 import { systemErrorText } from '../native/linux.js';
 import { Responses } from '../protocol/responses.js';
 import { writeGathered, type WriteOutcome } from '../streams/write-pieces.js';

@@ -4,7 +4,7 @@
 // on a mail and prints its decision.  Exit 0 OK, 1 configuration or
 // script error, 2 usage.
 import { userInfo } from 'node:os';
-import { firstValueFrom } from 'rxjs';
+import { firstValueFrom } from '../rx.js';
 import { DEFAULT_CONFIG, tryParseArgs } from '../cli.js';
 import { ConfigError } from '../errors.js';
 import { LuaEngine, type ListenRequest } from '../lua/engine.js';

@@ -3,7 +3,7 @@
 // an id chosen here.  The driver runs the operations a coroutine suspends
 // for (sleep, pg_execute …), resumes it with their results, waits while
 // it yields on its own, and emits its final status values once.
-import { Observable, Subscription, map, timer } from 'rxjs';
+import { Observable, Subscription, map, timer } from '../rx.js';
 import { luaMemoryLimitStops, luaTimeLimitStops } from '../metrics.js';
 import { DRY_RUN_REFUSAL } from './errors.js';
 import type { LibraryHost, Operation } from './library.js';

@@ -6,7 +6,7 @@
 // (settings.ts), the coroutine driver (coroutine-driver.ts) and the mails
 // (mail-session.ts).
 import { writeSync } from 'node:fs';
-import { Observable, defer, map } from 'rxjs';
+import { Observable, defer, map } from '../rx.js';
 import { isValidAddress } from '../protocol/address.js';
 import type { SocketAddress } from '../protocol/socket-address.js';
 import type { MailInput, MailSession, Policy } from '../policy.js';

@@ -2,7 +2,7 @@
 // use of the engine: the LibraryHost.  Libraries import this file, never the
 // engine; the engine implements LibraryHost and installs the libraries
 // (libraries.ts), so the imports run libraries → library.ts ← engine.
-import type { Observable } from 'rxjs';
+import type { Observable } from '../rx.js';
 import type { MailInput } from '../policy.js';
 import type { SocketAddress } from '../protocol/socket-address.js';
 import type { LuaState, RawFunction } from './lua-state.js';

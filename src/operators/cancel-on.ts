@@ -1,5 +1,5 @@
 // Stage: a mail's work, raced against its cancellation.
-import { Observable, type OperatorFunction } from 'rxjs';
+import { Observable, type OperatorFunction } from '../rx.js';
 
 /**
  * Emits the source's first value; or, if `cancel$` emits first, what

@@ -1,7 +1,7 @@
 // The client went away while its mail was being processed (docs/actions.md):
 // it sent more bytes, half-closed, closed, or its socket failed; or the
 // daemon's shutdown grace period ran out.
-import { Observable } from 'rxjs';
+import { Observable } from '../rx.js';
 import type { Client } from '../client.js';
 
 export type CancelReason = 'canceled' | 'client error';

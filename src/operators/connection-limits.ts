@@ -5,7 +5,7 @@
 // original) and are taken as soon as a connection ends.  A uid that already
 // has `maxPerUid` connections in flight gets `Ztoo many connections from
 // uid N` at once, so one user cannot take every slot.
-import { BehaviorSubject, Observable, finalize, mergeMap, type OperatorFunction } from 'rxjs';
+import { BehaviorSubject, Observable, finalize, mergeMap, type OperatorFunction } from '../rx.js';
 import { throttledLog } from '../log.js';
 import { connectionLimitHits } from '../metrics.js';
 import { openFileLimit } from '../native/linux.js';

@@ -1,6 +1,6 @@
 // Stage: the policy's decision → the answer for the client, by carrying
 // out the action (discard, reject, connect, exec, exec_raw).
-import { mergeMap, map, of, type Observable, type OperatorFunction } from 'rxjs';
+import { mergeMap, map, of, type Observable, type OperatorFunction } from '../rx.js';
 import type { ActionResult, RelayReport } from '../actions/action-result.js';
 import { relayToServers, type RelayContext } from '../actions/failover.js';
 import { runExec, runExecRaw } from '../actions/exec.js';

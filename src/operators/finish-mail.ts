@@ -1,7 +1,7 @@
 // Stage: the end of a mail: its Pond record (docs/pond.md), its log line
 // (docs/logging.md) and metrics (docs/metrics.md), then the answer to the
 // client (docs/protocol.md).
-import { Observable, type OperatorFunction } from 'rxjs';
+import { Observable, type OperatorFunction } from '../rx.js';
 import type { Client } from '../client.js';
 import { gauges } from '../metrics.js';
 import type { MailSession } from '../policy.js';

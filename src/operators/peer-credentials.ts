@@ -1,6 +1,6 @@
 // Stage: an accepted socket → a client with the kernel's word on who it is.
 import type { Socket } from 'node:net';
-import { map, type OperatorFunction } from 'rxjs';
+import { map, type OperatorFunction } from '../rx.js';
 import type { Client } from '../client.js';
 import { connectionDomain, newMailId } from '../log.js';
 import { peerCredentials, peerPidfd } from '../native/linux.js';

@@ -1,6 +1,6 @@
 // Stage: a client's bytes → its one request netstring, in one subscription.
 import type { Socket } from 'node:net';
-import { Observable } from 'rxjs';
+import { Observable } from '../rx.js';
 import { NetstringReader, type NetstringReadResult } from '../protocol/netstring-reader.js';
 import type { BudgetShare } from '../streams/receive-budget.js';
 import { readSocket } from '../streams/socket-chunks.js';

@@ -1,5 +1,5 @@
 // Stage: the response netstring to the client, then close (docs/protocol.md).
-import { Observable } from 'rxjs';
+import { Observable } from '../rx.js';
 import { logDomain } from '../log.js';
 import { systemErrorText } from '../native/linux.js';
 import { encodeNetstring } from '../protocol/netstring.js';

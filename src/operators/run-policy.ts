@@ -1,5 +1,5 @@
 // Stage: a parsed mail → the policy's decision (the Lua handler's action).
-import type { Observable } from 'rxjs';
+import type { Observable } from '../rx.js';
 import { closeFd } from '../native/linux.js';
 import type { Decision, MailSession, Policy } from '../policy.js';
 import type { QmqpRequest } from '../protocol/qmqp.js';

@@ -8,7 +8,7 @@
 // operators cancelOn and idleTimeout, the end of a mail (Pond record, log
 // line, metrics, answer) is the one operator finishMail, and serveClient
 // itself is one Observable (not mergeMap → catchError → finalize).
-import { EMPTY, Observable, tap } from 'rxjs';
+import { EMPTY, Observable, tap } from '../rx.js';
 import { logDomain } from '../log.js';
 import { isRelayingAction, type Policy } from '../policy.js';
 import { describeNetstringError, type NetstringReadResult } from '../protocol/netstring-reader.js';

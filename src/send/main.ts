@@ -3,7 +3,7 @@
 // sysexits code of its class (docs/command-line.md): 0 for K, 75
 // (EX_TEMPFAIL) for Z and for failures to deliver, 77 (EX_NOPERM) for D,
 // 64 (EX_USAGE) for a bad command line.
-import { firstValueFrom, map, of, timeout } from 'rxjs';
+import { firstValueFrom, map, of, timeout } from '../rx.js';
 import type { ActionResult } from '../actions/action-result.js';
 import { relayToServer } from '../actions/connect.js';
 import { tryParseArgs } from '../cli.js';

@@ -18,7 +18,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
-import { AsyncSubject, Observable, fromEvent, take, takeUntil, timer } from 'rxjs';
+import { AsyncSubject, Observable, fromEvent, take, takeUntil, timer } from '../rx.js';
 import { closeFd, createPipe, SystemError, systemErrorText, type PipeEnds } from '../native/linux.js';
 import { logDomain } from '../log.js';
 

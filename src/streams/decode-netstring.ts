@@ -1,5 +1,5 @@
 // Byte chunks → one netstring (or the reason it is broken): the client's request, a relay's answer.
-import { Observable, type OperatorFunction } from 'rxjs';
+import { Observable, type OperatorFunction } from '../rx.js';
 import { NetstringReader, type NetstringReadResult } from '../protocol/netstring-reader.js';
 
 /**

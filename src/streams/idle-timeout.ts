@@ -1,5 +1,5 @@
 // A time limit on silence, for the per-connection hot path (client reads, relay sends and answers).
-import { Observable, type OperatorFunction } from 'rxjs';
+import { Observable, type OperatorFunction } from '../rx.js';
 
 export interface IdleTimeoutConfig<W> {
   /** Longest wait for the first value (default: `each`). */

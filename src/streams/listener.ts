@@ -6,7 +6,7 @@
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { resolve } from 'node:path';
-import { Observable, mergeMap, timer, type Subscription } from 'rxjs';
+import { Observable, mergeMap, timer, type Subscription } from '../rx.js';
 import { acceptConnection, closeFd, connectSocket, listenUnix, setNonBlocking, SystemError, watchReadable } from '../native/linux.js';
 import type { ListenTarget } from '../policy.js';
 import { acceptedSocket } from './client-socket.js';

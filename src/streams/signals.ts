@@ -1,6 +1,6 @@
 // Process signals as streams.  Handlers are installed when subscribed;
 // unsubscribing restores the default action (a second SIGTERM kills).
-import { Observable, ReplaySubject, type Subscription } from 'rxjs';
+import { Observable, ReplaySubject, type Subscription } from '../rx.js';
 
 export type SignalName = 'SIGTERM' | 'SIGINT' | 'SIGQUIT' | 'SIGHUP';
 

@@ -1,6 +1,6 @@
 // A socket's incoming bytes as an Observable: chunks until EOF; errors as errors.
 import type { Socket } from 'node:net';
-import { Observable, type Subscriber } from 'rxjs';
+import { Observable, type Subscriber } from '../rx.js';
 
 /**
  * Calls `onChunk` for each chunk `socket` receives, completes `subscriber`

@@ -1,7 +1,7 @@
 // systemd integration (docs/systemd.md): sockets passed by socket
 // activation, and sd_notify messages (READY, RELOADING, STOPPING, WATCHDOG)
 // on the NOTIFY_SOCKET datagram socket.
-import { Observable, interval, map } from 'rxjs';
+import { Observable, interval, map } from '../rx.js';
 import { closeFd, connectSocket, sendOn, setCloseOnExec } from '../native/linux.js';
 import { logPlain } from '../log.js';
 

@@ -6,7 +6,7 @@
 // progress: progress is read from the bytes still queued, not from
 // callbacks per batch.
 import type { Writable } from 'node:stream';
-import { Observable } from 'rxjs';
+import { Observable } from '../rx.js';
 
 /** How a gathered write ended: written (undefined), failed (the error), or no progress for the stall limit. */
 export type WriteOutcome = undefined | Error | 'stalled';

@@ -1,7 +1,7 @@
 // JavaScript side of the `pg` library (pg.lua): the connection objects by
 // number, the suspending `pg_execute` operation the engine runs for
 // `db:execute`, LISTEN registrations, and closing them all at shutdown.
-import { map, of, type Observable } from 'rxjs';
+import { map, of, type Observable } from '../../rx.js';
 import type { LibraryContext, LuaLibrary } from '../library.js';
 import { LuaError, type LuaArg, type LuaPushable } from '../lua-values.js';
 import { PgConnection } from './pg/connection.js';

@@ -3,7 +3,7 @@
 // failure or loss (at once the first time, then every 10 s until a query
 // succeeds; a query while disconnected tries at once), LISTEN channels
 // re-issued on every new session, NOTIFY callbacks run coalesced.
-import { EMPTY, Observable, Subject, Subscription, catchError, concatMap, defer, filter, throttle, timer, type Subscriber } from 'rxjs';
+import { EMPTY, Observable, Subject, Subscription, catchError, concatMap, defer, filter, throttle, timer, type Subscriber } from '../../../rx.js';
 import { PG_RECONNECT_INTERVAL_MS } from '../../../timeouts.js';
 import type { QueryOutcome, QueryRequest } from './query-outcome.js';
 import { PgSession } from './session.js';
