@@ -359,6 +359,21 @@ describe('serveClient', () => {
       assert.deepEqual(c.outcomes[0]!.result, { kind: 'canceled', reason: 'canceled', relayed: false });
     });
 
+    it('drops a client still sending its request: no answer, no policy call, no record', async () => {
+      const shutdown$ = new Subject<void>();
+      const policy = discardAtOnce();
+      const c = await open(policy, { shutdown$ });
+      // a client trickling its request would otherwise keep the connection (and the shutdown) going
+      c.peer.write(REQUEST.subarray(0, 10));
+      await waitFor(() => c.peer.bytesWritten === 10, 5_000, 'the first bytes sent');
+      shutdown$.next();
+      await c.served;
+      assert.equal(await c.received, '');
+      assert.ok(Date.now() - c.startedAt < IDLE_MS, 'dropped at shutdown, not by the idle limit');
+      assert.equal(policy.opened.length, 0);
+      assert.equal(c.outcomes.length, 0);
+    });
+
     it('leaves a mail that was answered before alone', async () => {
       const shutdown$ = new Subject<void>();
       const c = await open(discardAtOnce(), { shutdown$ });

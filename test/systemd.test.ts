@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { MAIN, ROOT, removeDir, startDaemon, tempDir, waitFor } from './helpers/daemon.js';
@@ -248,6 +249,37 @@ describe('shutdown', () => {
       assert.ok(elapsed >= 250 && elapsed < 3000, `${elapsed} ms`);
       await daemon.waitForStderr(/caught signal 2, shutting down/);
     } finally {
+      await daemon.stop();
+      removeDir(daemon.dir);
+    }
+  });
+
+  it('drops a client still sending its request when the grace period ends: a trickling client cannot hold the shutdown', async () => {
+    const daemon = await startDaemon({ config: SLOW_CONFIG, env: { HANDLER_SLEEP: '0', QRELAY_SHUTDOWN_GRACE_MS: '300' } });
+    const client = createConnection(join(daemon.dir, 'qrelay.sock'));
+    client.on('error', () => {});
+    let answer = '';
+    client.on('data', (d: Buffer) => (answer += d.toString('latin1')));
+    const closed = new Promise((resolve) => client.once('close', resolve));
+    // one byte of a 1000-byte request every 100 ms (within the 5 s receive idle limit), at most 200 of them
+    let sent = 0;
+    const trickle = setInterval(() => {
+      if (sent === 0) client.write('1000:');
+      client.write('x');
+      if (++sent === 200) clearInterval(trickle);
+    }, 100);
+    try {
+      await waitFor(() => sent >= 3, 5000, 'the client trickling');
+      const started = Date.now();
+      process.kill(daemon.child.pid!, 'SIGTERM');
+      assert.equal(await daemon.exited, 0);
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 250 && elapsed < 3000, `${elapsed} ms`);
+      await closed;
+      assert.equal(answer, '');
+    } finally {
+      clearInterval(trickle);
+      client.destroy();
       await daemon.stop();
       removeDir(daemon.dir);
     }

@@ -87,7 +87,9 @@ function serveRequest(client: Client, read: NetstringReadResult, options: ServeO
  * hold it back), closes before the netstring is complete, sends a
  * malformed netstring, or its socket fails (logged unless it was a reset).
  * Bytes sent after the request, or the client's end of the connection,
- * cancel a mail in flight (no answer), as does `shutdown$`.
+ * cancel a mail in flight (no answer), as does `shutdown$`; `shutdown$`
+ * also completes it, without an answer, while the request is still being
+ * received.
  * Unsubscribing abandons whatever is under way; when the stream ends
  * either way the socket is destroyed and the budget share released.
  */
@@ -123,6 +125,15 @@ export function serveClient(client: Client, options: ServeOptions): Observable<n
           reading = false;
           if (!answering) subscriber.complete();
         },
+      }),
+    );
+    // a client still sending its request when the daemon stops is dropped
+    // without an answer (a mail in flight is cancelled by processMail itself,
+    // with its Pond record); otherwise a client trickling bytes would hold
+    // the shutdown for as long as it likes
+    subscriber.add(
+      options.shutdown$.subscribe(() => {
+        if (!answering) subscriber.complete();
       }),
     );
     subscriber.add(() => {
