@@ -5,13 +5,13 @@
 // 4 MB per semi-space; by default it grows under load to 16 MB, which an
 // idle daemon never gives back.  A mail's objects are small and short-lived.
 // Measured on 100 000 relayed 2 KB mails (8 clients, `npm run bench`): RSS
-// afterwards idle + 24 MB instead of + 49, CPU per mail within 4% (1 MB
-// cost 8-15% more CPU).  It also gives glibc's malloc one arena
-// (MALLOC_ARENA_MAX=1) instead of one per thread that V8's helper threads
-// leave 1-5 MB of freed memory in: an idle daemon 59.6-59.7 MB in four
-// starts instead of 62.3-68.8 (and after load idle + 25 instead of + 27),
-// at no CPU cost we could measure (2 KB relay 251 vs 260 µs per mail, 1 MiB
-// 716 vs 774).  Programs started by exec/exec_raw get their own environment,
+// afterwards idle + 24 MB instead of + 49 (1 MB cost 8-15% more CPU).  It
+// also gives glibc's malloc one arena (MALLOC_ARENA_MAX=1) instead of one
+// per thread that V8's helper threads leave 1-5 MB of freed memory in: an
+// idle daemon 59.6-59.7 MB in four starts instead of 62.3-68.8.  The price,
+// from later side-by-side bench rounds (2 KB relay, 8 clients): each setting
+// about 6-8% more CPU per mail; none with 1 client or for discard.  Programs
+// started by exec/exec_raw get their own environment,
 // without it.  The workers of --workers inherit both; `npm start` runs this
 // file by its first line too.
 import { HELP, USAGE, packageVersion, parseCommandLine } from './cli.js';
