@@ -41,7 +41,7 @@ describe('pipe handles for accepted connections', () => {
     const { fd, peer } = await acceptedPair();
     const options = unixStreamOptions(fd);
     assert.equal(options.fd, undefined);
-    const socket = new Socket({ ...options, readable: true, writable: true, allowHalfOpen: true });
+    const socket = new Socket(options);
     assert.equal((socket as unknown as { _handle: { fd: number } })._handle.fd, fd, 'the handle holds the accepted descriptor');
     const got = new Promise<string>((resolve) => socket.once('data', (chunk: Buffer) => resolve(chunk.toString())));
     peer.write('ping');
@@ -55,6 +55,24 @@ describe('pipe handles for accepted connections', () => {
     socket.destroy();
     await closed;
     peer.destroy();
+  });
+
+  it('gives options that Node\'s Socket constructor adds nothing to (one hidden class, not a new one per socket)', async () => {
+    const keys: string[][] = [];
+    for (let i = 0; i < 2; i++) {
+      const { fd, peer } = await acceptedPair();
+      const options = unixStreamOptions(fd);
+      keys.push(Object.keys(options));
+      // the values the constructor sets on its copy, so that it only overwrites them
+      assert.equal(options.allowHalfOpen, true);
+      assert.equal(options.emitClose, false);
+      assert.equal(options.autoDestroy, true);
+      assert.equal(options.decodeStrings, false);
+      new Socket(options).destroy();
+      peer.destroy();
+    }
+    assert.deepEqual(keys[0], keys[1]);
+    for (const key of ['handle', 'fd', 'onread', 'allowHalfOpen', 'emitClose', 'autoDestroy', 'decodeStrings']) assert.ok(keys[0]!.includes(key), key);
   });
 
   it('throws for a descriptor that is not open, as new Socket({ fd }) does', async () => {

@@ -30,7 +30,7 @@ function openSocket(address: SocketAddress): Socket {
     // connected by the native module: Node pads abstract names, and a path
     // connected here needs no 'connect' callback a loop turn later
     const { fd } = connectSocket(address, 'stream', false);
-    return new Socket({ ...unixStreamOptions(fd), readable: true, writable: true, allowHalfOpen: true });
+    return new Socket(unixStreamOptions(fd));
   }
   return netConnect({ host: ipHost(address), port: address.port, allowHalfOpen: true });
 }

@@ -49,7 +49,11 @@ export function relayToServers(action: ConnectAction, request: readonly Buffer[]
   const timeouts = relayTimeouts(context.timeouts, action);
   if (action.servers.length === 1) {
     const address = action.servers[0]!;
-    return relayToServer(address, request, timeouts).pipe(map((attempt) => ({ ...attempt.result, relay: { server: serverName(address), tried: 1 } })));
+    const relay = { server: serverName(address), tried: 1 };
+    // not `{ ...attempt.result, relay }`: on Node 20 a spread copy with a property added gets a new hidden class every time
+    return relayToServer(address, request, timeouts).pipe(
+      map(({ result: { response, log } }): ActionResult => (log === undefined ? { response, relay } : { response, log, relay })),
+    );
   }
   const { backoff } = context;
   return defer(() => {

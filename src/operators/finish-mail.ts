@@ -31,6 +31,11 @@ export interface MailEnd {
   readonly mailLog: MailLogger | undefined;
 }
 
+/** The MailResult of an answered mail (literals, not `{ kind, ...answer }`: on Node 20 a spread copy with a property added gets a new hidden class every time). */
+function answered({ response, relayed, relay }: Answer): MailResult {
+  return relay === undefined ? { kind: 'answered', response, relayed } : { kind: 'answered', response, relayed, relay };
+}
+
 /**
  * Ends a mail with the source's first value (its Answer, or Canceled):
  * closes the session (the mail's final state), sends the Pond record to
@@ -55,7 +60,7 @@ export function finishMail(end: MailEnd): OperatorFunction<Answer | Canceled, ne
           next: (value) => {
             if (ended) return;
             ended = true;
-            const result: MailResult = 'kind' in value ? value : { kind: 'answered', ...value };
+            const result: MailResult = 'kind' in value ? value : answered(value);
             const outcome: MailOutcome = { client: end.client, request: end.request, mail: end.session.close(), decision: end.progress.decision, result };
             end.mailLog?.log(outcome);
             logMailOutcome(outcome);

@@ -8,7 +8,7 @@
 // the pool when the socket has closed: by then nothing reads into them and
 // every write from them (a relay, a child's stdin) has finished or been
 // abandoned with its own socket.
-import { Socket, type OnReadOpts, type SocketConstructorOpts } from 'node:net';
+import { Socket, type OnReadOpts } from 'node:net';
 import { unixStreamOptions } from './pipe-handle.js';
 import { ReceiveArea } from './receive-pool.js';
 
@@ -23,8 +23,7 @@ export function acceptedSocket(fd: number): Socket {
     },
   };
   // Node's Socket constructor takes `onread` (its types list it for connect() only)
-  const options: SocketConstructorOpts & { onread: OnReadOpts } = { ...unixStreamOptions(fd), readable: true, writable: true, allowHalfOpen: true, onread };
-  const socket: Socket = new Socket(options);
+  const socket: Socket = new Socket(unixStreamOptions(fd, onread));
   socket.once('close', () => area.release());
   areas.set(socket, area);
   return socket;
