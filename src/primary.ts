@@ -6,7 +6,7 @@
 // drains every worker on SIGTERM, replaces a worker that dies, alone
 // talks to systemd (READY, RELOADING, STOPPING, WATCHDOG), and serves the
 // sum of the workers' metrics (src/worker-metrics.ts).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { allowedCpus, closeFd, setAllowedCpus } from './native/linux.js';
 import type { Registry } from 'prom-client';
 import { logMails, logPlain, logValue } from './log.js';
@@ -178,6 +178,8 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
 
   // the config's engine is gone: what loading it left behind goes back
   releaseAfterStartup();
+  // node:child_process is loaded here: a daemon without --workers never needs it
+  const { spawn } = await import('node:child_process');
   const notifier = createNotifier();
   const env = workerEnvironment(groups);
   const stdio = ['inherit', 'inherit', 'inherit', 'ipc', ...groups.flat()] as const;

@@ -1,8 +1,11 @@
 // Node's own modules that only some configs need are loaded only for those
 // (docs/limits.md, "Memory"): the HTTP server with metrics_listen(), zlib
 // (the Pond datagram's checksum) with a log_server, crypto with the sodium
-// library, v8 and vm with the first collection after a large burst.  The
-// real daemon runs with a preloaded module that writes Node's list of the
+// library, v8 and vm with the first collection after a large burst,
+// child_process (and the dgram it brings) with the first exec/exec_raw.
+// Node's export lexer for CommonJS files imported by ES modules is never
+// loaded: qrelay requires its CommonJS packages (src/rx.ts).  The real
+// daemon runs with a preloaded module that writes Node's list of the
 // modules it loaded when the process exits.
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -12,7 +15,7 @@ import { MAIN, removeDir, startDaemon, tempDir } from './helpers/daemon.js';
 import { udpReceiver } from './helpers/datagram-receiver.js';
 import { qmqpRequest, send } from './helpers/qmqp.js';
 
-const LAZY = ['http', 'zlib', 'crypto', 'v8', 'vm'] as const;
+const LAZY = ['http', 'zlib', 'crypto', 'v8', 'vm', 'child_process', 'dgram', 'internal/deps/cjs-module-lexer/lexer'] as const;
 
 /** Runs `config`, sends one mail, stops; returns which of LAZY the daemon had loaded. */
 async function loadedModules(dir: string, config: string, env: NodeJS.ProcessEnv = {}): Promise<Set<string>> {
@@ -44,6 +47,13 @@ describe("Node's modules a config does not use are not loaded", () => {
   it('a config that relays without metrics, log server or sodium loads none of them', async () => {
     const config = `qmqp_listen(os.getenv('TEST_DIR') .. '/qrelay.sock', function(m) return m:discard() end)\n`;
     assert.deepEqual([...(await loadedModules(dir(), config))], []);
+  });
+
+  it('exec_raw loads child_process with its first child', async () => {
+    const config = `qmqp_listen(os.getenv('TEST_DIR') .. '/qrelay.sock', function(m) return m:exec_raw('/bin/true') end)\n`;
+    const loaded = await loadedModules(dir(), config);
+    assert.ok(loaded.has('child_process'));
+    assert.ok(!loaded.has('internal/deps/cjs-module-lexer/lexer'));
   });
 
   it('metrics_listen, log_server and sodium load what they need', async () => {

@@ -1,6 +1,9 @@
 // The raw C functions of wasmoon's Lua build that the bridge (lua-state.ts)
 // calls, bound straight to the WebAssembly exports.
-import { LuaWasm } from 'wasmoon';
+import { createRequire } from 'node:module';
+
+// required, not imported: see src/rx.ts
+const { LuaWasm } = createRequire(import.meta.url)('wasmoon') as typeof import('wasmoon');
 
 export const LUA_REGISTRYINDEX = -1001000;
 export const LUA_MULTRET = -1;

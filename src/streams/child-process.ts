@@ -15,7 +15,8 @@
 // exec_raw needs one pipe as fd 1 and 2: test/child-process.test.ts), the
 // 255-byte output window read from that pipe, and the kill at shutdown
 // (execa's `cleanup` sends SIGTERM alone, and only when the daemon exits).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { AsyncSubject, Observable, fromEvent, take, takeUntil, timer } from '../rx.js';
@@ -148,9 +149,17 @@ export function terminateAllChildren(): void {
   }
 }
 
+/**
+ * node:child_process, loaded with the first child: it brings node:dgram and
+ * the IPC machinery along (about 0.4 MB of an idle daemon), which a config
+ * without exec/exec_raw never needs.
+ */
+let childProcessModule: typeof import('node:child_process') | undefined;
+
 function spawnChild(spec: ChildSpec, stdinPipe: PipeEnds, outputPipe: PipeEnds): ChildProcess {
   const [program = '', ...args] = spec.argv.map(cString);
-  return spawn(executablePath(program), args, {
+  childProcessModule ??= createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+  return childProcessModule.spawn(executablePath(program), args, {
     argv0: program,
     env: environment(spec.env),
     cwd: '/',
