@@ -57,10 +57,17 @@ export class LuaEngine implements Policy, LibraryHost {
   /** The side effects a dry run did not perform, e.g. `sleep`, `socket.connect`. */
   readonly refused: string[] = [];
 
+  private installedLibraries: readonly string[] = [];
+
   private constructor(
     readonly lua: LuaState,
     readonly dryRun: boolean,
   ) {}
+
+  /** The libraries installed for this config (libraries.ts: those it can reach), in installation order. */
+  get libraries(): readonly string[] {
+    return this.installedLibraries;
+  }
 
   /** Creates the engine and runs the config file (docs/configuration.md). */
   static async load(configPath: string, host: StartupHost, options: EngineOptions = {}): Promise<LuaEngine> {
@@ -85,7 +92,7 @@ export class LuaEngine implements Policy, LibraryHost {
     });
     this.driver = new CoroutineDriver(this.lua, this.entries.resume, this.entries.end_mails, this);
     this.sessions = { driver: this.driver, entries: this.entries, servers: this.addresses, mails: this.mails, changed: this.changedMails };
-    await installLibraries({ lua: this.lua, runtime: this.entries.table, host: this }, config);
+    this.installedLibraries = await installLibraries({ lua: this.lua, runtime: this.entries.table, host: this }, config);
   }
 
   /** print and os.exit (runtime/environment.lua). */

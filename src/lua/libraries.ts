@@ -4,29 +4,40 @@
 // primitives NAME.ts defines and `M` is the runtime's table (src/lua/runtime/:
 // M.suspend, M.checkstring, M.str51 …).  Before any library, the support
 // chunks of src/lua/library-support/ add shared helpers to M.
+//
+// The libraries behind a global of their own (json, sodium, jwt,
+// control_client, socket, pg) are loaded, their JavaScript and their Lua,
+// only for a config that can reach that global (library-reach.ts): about
+// 0.6 MB of an idle daemon whose config uses none of them (docs/limits.md,
+// "Memory").  A config that can reach one gets it exactly as before.
 import { readFileSync } from 'node:fs';
 import { cgroupLibrary } from './libs/cgroup.js';
-import { controlClientLibrary } from './libs/control_client.js';
 import { filesLibrary } from './libs/files.js';
-import { jsonLibrary } from './libs/json.js';
-import { jwtLibrary } from './libs/jwt.js';
-import { pgLibrary } from './libs/pg.js';
-import { sodiumLibrary } from './libs/sodium.js';
-import { socketLibrary } from './libs/socket.js';
 import type { LibraryContext, LuaLibrary } from './library.js';
+import { mayReach } from './library-reach.js';
+
+interface LibraryEntry {
+  /** The globals through which a config uses the library; none: every config gets it. */
+  readonly reachedBy: readonly string[];
+  readonly load: () => LuaLibrary | Promise<LuaLibrary>;
+}
 
 /** The libraries, in installation order. */
-const LIBRARIES: readonly LuaLibrary[] = [
-  filesLibrary,
-  cgroupLibrary,
-  // json before jwt (its encoder)
-  jsonLibrary,
-  sodiumLibrary,
-  jwtLibrary,
-  controlClientLibrary,
-  socketLibrary,
-  pgLibrary,
+const LIBRARIES: readonly LibraryEntry[] = [
+  // io.open and friends, m.cgroup
+  { reachedBy: [], load: () => filesLibrary },
+  { reachedBy: [], load: () => cgroupLibrary },
+  // json before jwt (its encoder), sodium for jwt's signatures
+  { reachedBy: ['json', 'jwt'], load: async () => (await import('./libs/json.js')).jsonLibrary },
+  { reachedBy: ['sodium', 'jwt'], load: async () => (await import('./libs/sodium.js')).sodiumLibrary },
+  { reachedBy: ['jwt'], load: async () => (await import('./libs/jwt.js')).jwtLibrary },
+  { reachedBy: ['control_client'], load: async () => (await import('./libs/control_client.js')).controlClientLibrary },
+  { reachedBy: ['socket'], load: async () => (await import('./libs/socket.js')).socketLibrary },
+  { reachedBy: ['pg'], load: async () => (await import('./libs/pg.js')).pgLibrary },
 ];
+
+/** Every library installed in this process so far (by any engine), for shutdown. */
+const installed = new Set<LuaLibrary>();
 
 /**
  * Helpers the libraries share, added to M (src/lua/library-support/NAME.lua):
@@ -59,17 +70,24 @@ function installLibrary(context: LibraryContext, library: LuaLibrary): void {
 }
 
 /**
- * The support chunks, then every library (after their asynchronous set-up,
- * which may look at the config file's bytes: undefined when unreadable).
+ * The support chunks, then every library the config can reach (after their
+ * asynchronous set-up, which may look at the config file's bytes:
+ * undefined when unreadable).  Returns the names of the libraries installed.
  */
-export async function installLibraries(context: LibraryContext, config: Buffer | undefined): Promise<void> {
+export async function installLibraries(context: LibraryContext, config: Buffer | undefined): Promise<string[]> {
   const none = context.lua.functionTable({}, {});
   for (const chunk of SUPPORT_CHUNKS) runChunk(context, 'library-support', chunk, none);
-  for (const library of LIBRARIES) await library.prepare?.(config);
-  for (const library of LIBRARIES) installLibrary(context, library);
+  const libraries: LuaLibrary[] = [];
+  for (const entry of LIBRARIES) if (entry.reachedBy.length === 0 || mayReach(config, entry.reachedBy)) libraries.push(await entry.load());
+  for (const library of libraries) await library.prepare?.(config);
+  for (const library of libraries) {
+    installLibrary(context, library);
+    installed.add(library);
+  }
+  return libraries.map((library) => library.name);
 }
 
 /** The daemon shuts down: every library closes what it holds open. */
 export function shutdownLibraries(): void {
-  for (const library of LIBRARIES) library.shutdown?.();
+  for (const library of installed) library.shutdown?.();
 }
