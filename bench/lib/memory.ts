@@ -26,7 +26,12 @@ export interface MemoryReport {
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Resident bytes of each relay, and of `barePid`, after they have settled for 2 s. */
+/**
+ * Resident bytes (VmRSS) of each relay, and of `barePid`, read at the same
+ * moment once they have settled for 2 s: qrelay gives back what loading
+ * its config left behind 1 s after it is ready (src/streams/release-memory.ts),
+ * and a bare node is flat half a second after it starts.
+ */
 export async function idleRss(relays: readonly Relay[], barePid: number): Promise<Map<string, number>> {
   await sleep(2000);
   return new Map<string, number>([[BARE, treeRss(barePid)], ...relays.map((r): [string, number] => [r.name, treeRss(r.pid)])]);

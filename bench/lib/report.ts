@@ -129,7 +129,8 @@ export function printReport(run: Run): Record<string, unknown> {
 
   const { idle, afterMany, burst } = run.memory;
   const bare = idle.get(BARE);
-  out(`\nidle RSS (MB, before any mail): ${[...idle].map(([name, bytes]) => `${name} ${mb(bytes)}${name === BARE ? '' : ` (${ratio(bytes, bare)} bare)`}`).join(', ')}`);
+  // MB here are 10^6 bytes (ps and /proc/PID/status count KiB: 59.0 MB is 56.3 MiB), with a decimal: starts vary by a few tenths
+  out(`\nidle RSS (MB = 10^6 bytes, before any mail): ${[...idle].map(([name, bytes]) => `${name} ${bytes === undefined ? '-' : (bytes / MB).toFixed(1)}${name === BARE ? '' : ` (${ratio(bytes, bare)} bare)`}`).join(', ')}`);
   if (afterMany.size > 0) {
     out(
       `RSS after ${[...afterMany.values()][0]!.mails} relayed 2 KB mails (8 clients), MB: ` +
