@@ -11,7 +11,8 @@
 // Baselines: the generator straight into the C sink (what the generator and
 // sink cost; the relays cannot beat it), the plain-Node floor relay
 // (bench/floor-relay.mjs) and the C++ original.  Cases are measured in
-// interleaved rounds (the order rotates) and reported as medians (ratios:
+// interleaved rounds (the order rotates; the 2 KB cases first, then 1 MiB,
+// then 16 MiB: bench/lib/rounds.ts says why) and reported as medians (ratios:
 // the median of the per-round ratios), so that the shared machine's noise
 // hits all alike.  The memory cases then run on freshly started relays.
 // Prints one table, the memory cases and the targets; writes
@@ -27,7 +28,7 @@ import { ROOT, timeLimit } from './lib/processes.js';
 import { SIZES, selectCases, type Case, type Cell } from './lib/cases.js';
 import { measureLogLine } from './lib/log-line.js';
 import { printReport } from './lib/report.js';
-import { interleaved } from './lib/rounds.js';
+import { ascending, interleaved } from './lib/rounds.js';
 import { startBareNode, startFloor, startOriginal, startQrelay, type Policy, type Relay } from './lib/servers.js';
 
 const quick = flag('quick');
@@ -109,24 +110,9 @@ try {
   let idle = await idleRss(relays, bare.pid);
   await bare.stop();
 
-  // warm-up: every relay, every policy and size it will see.  The first case
-  // (2 KB relay) by a number of mails, the same for all: a relay that has
-  // handled fewer mails than another (V8 still optimising, its heap still
-  // growing) costs more per mail for a while; 2 s of warm-up left a relay
-  // that serves fewer cases (QRELAY_LOG=quiet) 1.2–1.3× dearer than an
-  // identical one that serves them all.
-  for (const r of relays) {
-    for (const c of CASES) {
-      const socket = r.sockets[c.policy];
-      if (socket === undefined || CASES.find((o) => o.policy === c.policy && o.size === c.size) !== c) continue;
-      const first = c === CASES[0];
-      const mailsPerClient = first ? WARMUP_MAILS / 8 : undefined;
-      const seconds = first ? 60 : quick ? 0.25 : 0.5;
-      count(c.policy, await measure({ pid: r.pid, socket, clients: 8, messageBytes: SIZES[c.size], seconds, mailsPerClient }));
-    }
-  }
-
-  // the table: every case on every relay that serves it, in interleaved rounds
+  // the table: every case on every relay that serves it, in interleaved
+  // rounds, one message size after the other, smallest first (after a
+  // round of big mails a relay recompiles for a while: bench/lib/rounds.ts)
   const cells: Cell[] = [];
   for (const c of CASES) {
     for (const r of [direct, ...relays]) {
@@ -135,9 +121,34 @@ try {
       cells.push({ ...c, relay: r.name, pid: r.pid, socket: r.sockets[c.policy]! });
     }
   }
-  results = await interleaved(ROUNDS, cells, async (cell) =>
-    count(cell.policy, await measure({ pid: cell.pid, socket: cell.socket, clients: cell.clients, messageBytes: SIZES[cell.size], seconds: SECONDS, sinkPid: sink.process.pid })),
-  );
+  const measured = new Map<Cell, Sample[]>();
+  let warmed = false;
+  for (const group of ascending(cells, (cell) => SIZES[cell.size])) {
+    // warm-up: every relay, every policy of this size it will see.  The
+    // first (2 KB relay) by a number of mails, the same for all: a relay that
+    // has handled fewer mails than another (V8 still optimising, its heap
+    // still growing) costs more per mail for a while; 2 s of warm-up left a
+    // relay that serves fewer cases (QRELAY_LOG=quiet) 1.2–1.3× dearer than
+    // an identical one that serves them all.
+    const size = group[0]!.size;
+    const groupCases = CASES.filter((c) => c.size === size);
+    for (const r of relays) {
+      for (const c of groupCases) {
+        const socket = r.sockets[c.policy];
+        if (socket === undefined || groupCases.find((o) => o.policy === c.policy) !== c) continue;
+        const first = !warmed && c === groupCases[0];
+        const mailsPerClient = first ? WARMUP_MAILS / 8 : undefined;
+        const seconds = first ? 60 : quick ? 0.25 : 0.5;
+        count(c.policy, await measure({ pid: r.pid, socket, clients: 8, messageBytes: SIZES[c.size], seconds, mailsPerClient }));
+      }
+    }
+    warmed = true;
+    const rounds = await interleaved(ROUNDS, group, async (cell) =>
+      count(cell.policy, await measure({ pid: cell.pid, socket: cell.socket, clients: cell.clients, messageBytes: SIZES[cell.size], seconds: SECONDS, sinkPid: sink.process.pid })),
+    );
+    for (const [cell, samples] of rounds) measured.set(cell, samples);
+  }
+  results = new Map(cells.map((cell) => [cell, measured.get(cell)!]));
   await Promise.all(relays.map((r) => r.stop()));
 
   // memory after many mails, and after a burst of big ones, on fresh relays (not in --quick)
