@@ -90,9 +90,17 @@ export function logValue(text: string): string {
 const idBase = Math.floor(Math.random() * 2 ** 32);
 let idCount = 0;
 
-/** A new short mail id: 8 hex digits, unique within the process, random across restarts. */
+/** `00` … `ff`. */
+const HEX_BYTES = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/**
+ * A new short mail id: 8 hex digits, unique within the process, random
+ * across restarts.  Built from byte strings: `toString(16)` of a number
+ * past 2^30 is a slow runtime call in V8 (about 1.5 µs a mail).
+ */
 export function newMailId(): string {
-  return ((idBase + idCount++) >>> 0).toString(16).padStart(8, '0');
+  const n = (idBase + idCount++) >>> 0;
+  return HEX_BYTES[n >>> 24]! + HEX_BYTES[(n >>> 16) & 0xff]! + HEX_BYTES[(n >>> 8) & 0xff]! + HEX_BYTES[n & 0xff]!;
 }
 
 /**
