@@ -82,12 +82,19 @@ export class NetstringReader {
     }
     const digits = colon < 0 ? n : colon;
     if (digits === 0) return MALFORMED;
-    const value = BigInt(h.toString('latin1', 0, digits));
-    if (value > U64_MAX) return MALFORMED;
+    // up to 15 digits the length is exact as a number (and far below 2^64):
+    // no BigInt, whose parsing is a slow runtime call, for every request
+    let length = 0;
+    if (digits <= 15) {
+      for (let i = 0; i < digits; i++) length = length * 10 + (h[i]! - 0x30);
+    } else {
+      const value = BigInt(h.toString('latin1', 0, digits));
+      if (value > U64_MAX) return MALFORMED;
+      length = value > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(value);
+    }
     if (colon < 0) return n >= HEADER_MAX ? MALFORMED : undefined;
     if (h[colon] !== COLON) return MALFORMED;
-    if (value > BigInt(this.maxLength)) return { kind: 'too-large', length: value };
-    const length = Number(value);
+    if (length > this.maxLength) return { kind: 'too-large', length: BigInt(h.toString('latin1', 0, digits)) };
     const after = n - colon - 1;
     if (after > length + 1) return GARBAGE;
     this.remaining = length + 1;
