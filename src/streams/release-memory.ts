@@ -82,11 +82,16 @@ const REDUCE_PAUSE_MS = 100;
  * collection, then the C heap is trimmed.  Measured here: 80 → 72 MB
  * resident for an idle daemon with the trim alone, 75 → 63 MB with both.
  *
- * Not done again after load: a daemon whose young generation was shrunk
- * spends two to three times the CPU per mail until it has grown again
- * (measured: 2 KB mails after a pause of 2 s, with this reduction or even a
- * plain full collection in the pause), so the memory V8 grew under load is
- * kept for the next burst.
+ * Not done again after load: a full collection in a quiet pause finds no
+ * closure of the functions made anew for each mail alive, and V8 keeps a
+ * function's optimised code only while one of its closures lives, so the
+ * next burst runs unoptimised until about 180 functions are compiled again
+ * (measured: after this reduction in a 4 s pause, 2 KB mails cost 2-4x the
+ * CPU in the first half second and 1.2-1.9 CPU-seconds more in all; the
+ * young generation it shrank grew back within about 2 s).  So the
+ * memory V8 grew under load is kept for the next burst.  (The same drop
+ * follows the collections V8 makes itself during a burst of large mails,
+ * and the collection of the release after such a burst.)
  */
 export function releaseAfterStartup(effects: ReleaseEffects = processEffects): void {
   const trimSoon = (): void => effects.later(() => effects.trim(), REDUCE_PAUSE_MS);
