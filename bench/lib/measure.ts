@@ -2,11 +2,13 @@
 // of one relay, with the relay's CPU time (its whole process tree) read from
 // /proc before and after, and its resident memory afterwards.
 import { send, type SendResult } from './load.js';
-import { machineCpu, treeCpu, treeRss } from './proc.js';
+import { machineCpu, treeCpu, treeFaults, treeRss } from './proc.js';
 
 export interface Sample extends SendResult {
   /** The relay's CPU µs per answered mail (all its processes, and the programs they ran). */
   readonly cpuPerMail: number;
+  /** The relay's minor page faults per answered mail (all its processes). */
+  readonly faultsPerMail: number;
   readonly rssBytes: number;
   /** The sink's CPU µs per answered mail (when the shot names it), measured like the relay's. */
   readonly sinkCpuPerMail: number;
@@ -32,15 +34,17 @@ const SETTLE_MS = 200;
 export async function measure(shot: Shot): Promise<Sample> {
   const sinkCpu = (): number => (shot.sinkPid === undefined ? NaN : treeCpu(shot.sinkPid));
   const before = treeCpu(shot.pid);
+  const faultsBefore = treeFaults(shot.pid);
   const sinkBefore = sinkCpu();
   const machineBefore = machineCpu();
   const result = await send(shot);
   const machineAfter = machineCpu();
   await new Promise((resolve) => setTimeout(resolve, SETTLE_MS));
   const after = treeCpu(shot.pid);
+  const faultsAfter = treeFaults(shot.pid);
   const perMail = (used: number): number => (result.mails > 0 ? used / result.mails : NaN);
   const busyCores = ((machineAfter.busy - machineBefore.busy) / (machineAfter.total - machineBefore.total)) * machineAfter.cpus;
-  return { ...result, cpuPerMail: perMail(after - before), sinkCpuPerMail: perMail(sinkCpu() - sinkBefore), busyCores, rssBytes: treeRss(shot.pid) };
+  return { ...result, cpuPerMail: perMail(after - before), faultsPerMail: perMail(faultsAfter - faultsBefore), sinkCpuPerMail: perMail(sinkCpu() - sinkBefore), busyCores, rssBytes: treeRss(shot.pid) };
 }
 
 /** Resident bytes of `pid`'s tree sampled every `everyMs` while `during` runs, then for `afterMs` more. */

@@ -33,6 +33,7 @@ interface Row {
   /** Half the range of CPU/mail over the rounds, relative to the median. */
   readonly cpuSpread: number;
   readonly cpuPerMail: number;
+  readonly faultsPerMail: number;
   readonly mailsPerSecond: number;
   readonly megabytesPerSecond: number;
   readonly p50Ms: number;
@@ -53,6 +54,7 @@ function summarise(cell: Cell, samples: readonly Sample[]): Row {
     samples,
     cpuSpread: cpus.length < 2 ? NaN : (Math.max(...cpus) - Math.min(...cpus)) / 2 / med((s) => s.cpuPerMail),
     cpuPerMail: med((s) => s.cpuPerMail),
+    faultsPerMail: med((s) => s.faultsPerMail),
     mailsPerSecond: med((s) => s.mailsPerSecond),
     megabytesPerSecond: med((s) => s.megabytesPerSecond),
     p50Ms: med((s) => s.p50Ms),
@@ -89,7 +91,7 @@ export function printReport(run: Run): Record<string, unknown> {
   out(
     `\nqrelay bench: ${run.rounds} interleaved round(s) of ${run.seconds} s per case, medians; C load generator, closed loop, one connection per mail, Unix sockets.\n` +
       `CPU = the relay's utime+stime per answered mail (its whole process tree, including programs it runs); for "generator -> C sink" it is the sink's.\n` +
-      `spread: half the range of CPU/mail over the rounds. ×floor / ×C++: this row divided by the same case on the plain-Node floor / the C++ original in the same round, median over the rounds${run.ref === undefined ? ' (C++: set QRELAY_BENCH_REF)' : ''}.\n` +
+      `spread: half the range of CPU/mail over the rounds. faults/mail: the relay's minor page faults per mail (fresh memory touched; their price varies a lot between machines). ×floor / ×C++: this row divided by the same case on the plain-Node floor / the C++ original in the same round, median over the rounds${run.ref === undefined ? ' (C++: set QRELAY_BENCH_REF)' : ''}.\n` +
       (run.skipped.length === 0 ? '' : `skipped: ${run.skipped.join('; ')}\n`),
   );
   const table = rows.map((r) => {
@@ -105,6 +107,7 @@ export function printReport(run: Run): Record<string, unknown> {
       r.cell.relay,
       fixed(r.cpuPerMail),
       Number.isFinite(r.cpuSpread) ? `±${(r.cpuSpread * 100).toFixed(0)}%` : '-',
+      fixed(r.faultsPerMail, r.faultsPerMail < 10 ? 1 : 0),
       times(paired(r, f, cpu)),
       times(paired(r, c, cpu)),
       fixed(r.mailsPerSecond),
@@ -122,7 +125,7 @@ export function printReport(run: Run): Record<string, unknown> {
   });
   out(
     formatTable(
-      ['policy', 'size', 'clients', 'relay', 'CPU µs/mail', 'spread', '×floor', '×C++', 'mails/s', '×floor', '×C++', 'MB/s', 'p50 ms', 'p99 ms', 'p99 ×C++', 'RSS MB', 'gen µs/mail', 'backlog full', 'answers'],
+      ['policy', 'size', 'clients', 'relay', 'CPU µs/mail', 'spread', 'faults/mail', '×floor', '×C++', 'mails/s', '×floor', '×C++', 'MB/s', 'p50 ms', 'p99 ms', 'p99 ×C++', 'RSS MB', 'gen µs/mail', 'backlog full', 'answers'],
       table,
     ),
   );
@@ -190,6 +193,7 @@ export function printReport(run: Run): Record<string, unknown> {
       size: r.cell.size,
       clients: r.cell.clients,
       cpu_us_per_mail: round(r.cpuPerMail, 1),
+      minor_faults_per_mail: round(r.faultsPerMail, 1),
       mails_per_s: round(r.mailsPerSecond),
       MB_per_s: round(r.megabytesPerSecond, 1),
       p50_ms: round(r.p50Ms, 3),
