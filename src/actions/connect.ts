@@ -2,13 +2,13 @@
 // read its answer (docs/protocol.md).  What happened decides whether another
 // server may be tried (src/actions/failover.ts).
 import { connect as netConnect, Socket } from 'node:net';
-import { Observable } from '../rx.js';
+import { Observable, type Subscriber } from '../rx.js';
 import { connectSocket, ENOTCONN, strerror, systemErrorText } from '../native/linux.js';
 import { NetstringReader } from '../protocol/netstring-reader.js';
 import { Responses } from '../protocol/responses.js';
 import { ipHost, type SocketAddress } from '../protocol/socket-address.js';
 import { unixStreamOptions } from '../streams/pipe-handle.js';
-import { writeGathered } from '../streams/write-pieces.js';
+import { writeGathered, type GatheredWrite, type WriteListener, type WriteOutcome } from '../streams/write-pieces.js';
 import type { Timeouts } from '../timeouts.js';
 import { ActionFailure, type ActionResult } from './action-result.js';
 import { MAX_RESPONSE, PREMATURE_CLOSE, qmqpAnswer, wholeAnswer } from './qmqp-response.js';
@@ -49,6 +49,188 @@ const enum Phase {
   Done,
 }
 
+/** The attempt a socket belongs to, for the socket's listeners below. */
+const ATTEMPT: unique symbol = Symbol('relay attempt');
+
+interface AttemptSocket extends Socket {
+  [ATTEMPT]: ServerAttempt;
+}
+
+// The listeners and the timer's callback are functions of this module, the
+// same for every attempt (Node calls a listener with the socket as `this`):
+// V8 keeps the optimised code of a function only while one of its closures
+// lives, and closures made per mail are all dead after a full collection in
+// a quiet pause (src/streams/release-memory.ts), so the next burst would
+// run them unoptimised again.  The attempt's own work is done by methods.
+function onSocketError(this: AttemptSocket, e: NodeJS.ErrnoException): void {
+  this[ATTEMPT].failed(e);
+}
+function onSocketConnect(this: AttemptSocket): void {
+  this[ATTEMPT].connected();
+}
+function onSocketData(this: AttemptSocket, chunk: Buffer): void {
+  this[ATTEMPT].received(chunk);
+}
+function onSocketEnd(this: AttemptSocket): void {
+  this[ATTEMPT].ended();
+}
+function onTimer(attempt: ServerAttempt): void {
+  attempt.timedOut();
+}
+
+/** One attempt on one server: the state of relayToServer's subscription (its teardown is unsubscribe()). */
+class ServerAttempt implements WriteListener {
+  private phase = Phase.Connect;
+  private timer: NodeJS.Timeout | undefined = undefined;
+  private write: GatheredWrite | undefined = undefined;
+  private reader: NetstringReader | undefined = undefined;
+
+  constructor(
+    private readonly subscriber: Subscriber<RelayAttempt>,
+    private readonly socket: AttemptSocket,
+    private readonly request: readonly Buffer[],
+    private readonly timeouts: RelayTimeouts,
+  ) {
+    socket[ATTEMPT] = this;
+  }
+
+  /** Sends once connected; `timed`: the connect has a time limit. */
+  start(timed: boolean): void {
+    const { socket } = this;
+    socket.on('error', onSocketError);
+    if (socket.connecting) {
+      socket.on('connect', onSocketConnect);
+      if (timed) this.arm(this.timeouts.connectMs);
+    } else {
+      this.send();
+    }
+  }
+
+  /** The teardown: closes the socket and clears the timer; nothing is emitted after it. */
+  unsubscribe(): void {
+    this.phase = Phase.Done;
+    this.disarm();
+    this.write?.unsubscribe();
+    this.socket.destroy();
+  }
+
+  connected(): void {
+    if (this.phase === Phase.Connect) this.send();
+  }
+
+  failed(e: NodeJS.ErrnoException): void {
+    // while sending, a failure is reported through the write
+    if (this.phase === Phase.Connect) this.fail(connectFailure(e));
+    else if (this.phase === Phase.Answer) this.fail(relayFailed(`Failed to receive: ${systemErrorText(e)}`));
+  }
+
+  written(outcome: WriteOutcome): void {
+    if (outcome === undefined) this.awaitAnswer();
+    else this.fail(writeFailure(outcome));
+  }
+
+  received(chunk: Buffer): void {
+    if (this.phase !== Phase.Answer) return;
+    if (this.reader === undefined) {
+      const whole = wholeAnswer(chunk);
+      if (whole !== undefined) {
+        this.answered(whole);
+        return;
+      }
+      this.reader = new NetstringReader(MAX_RESPONSE);
+    }
+    const result = this.reader.push(chunk);
+    if (result === undefined) {
+      this.arm(this.timeouts.betweenResponseChunksMs);
+      return;
+    }
+    const answer = qmqpAnswer(result);
+    if (answer instanceof ActionFailure) this.fail(answer);
+    else this.answered(answer);
+  }
+
+  ended(): void {
+    if (this.phase === Phase.Answer) this.fail(relayFailed(PREMATURE_CLOSE));
+  }
+
+  timedOut(): void {
+    if (this.phase === Phase.Connect) this.fail(new ActionFailure(Responses.connectFailed, 'Connect timeout'));
+    else if (this.phase === Phase.Answer) this.fail(relayFailed('Connect timeout'));
+  }
+
+  private send(): void {
+    this.disarm();
+    this.phase = Phase.Send;
+    this.write = writeGathered(this.socket, this.request, this.timeouts.sendStallMs, this);
+  }
+
+  private awaitAnswer(): void {
+    const { socket } = this;
+    this.phase = Phase.Answer;
+    socket.on('data', onSocketData);
+    socket.on('end', onSocketEnd);
+    socket.on('close', onSocketEnd);
+    if (socket.readableEnded || socket.destroyed) this.ended();
+    else this.arm(this.timeouts.firstResponseByteMs);
+  }
+
+  private answered(answer: ActionResult): void {
+    this.end({ kind: answer.response === Responses.malformedRelayResponse ? 'sent' : 'answered', result: answer });
+  }
+
+  private fail(e: ActionFailure): void {
+    this.end({ kind: this.phase === Phase.Answer ? 'sent' : 'not-sent', result: { response: e.response, log: [e.message] } });
+  }
+
+  private end(attempt: RelayAttempt): void {
+    this.phase = Phase.Done;
+    this.subscriber.next(attempt);
+    this.subscriber.complete();
+  }
+
+  /** One timer for the phase under way (onTimer asks the phase what it means). */
+  private arm(ms: number): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = setTimeout(onTimer, ms, this);
+  }
+
+  private disarm(): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/**
+ * relayToServer's Observable: each subscription is one ServerAttempt.
+ * RxJS calls `_subscribe` for a subscription (in place of the function
+ * `new Observable(f)` is given), so no closure is made per mail.
+ */
+class RelayToServer extends Observable<RelayAttempt> {
+  constructor(
+    private readonly address: SocketAddress,
+    private readonly request: readonly Buffer[],
+    private readonly timeouts: RelayTimeouts,
+  ) {
+    super();
+  }
+
+  protected _subscribe(subscriber: Subscriber<RelayAttempt>): ServerAttempt | undefined {
+    let socket: Socket;
+    try {
+      socket = openSocket(this.address);
+    } catch (e) {
+      subscriber.next({ kind: 'not-sent', result: { response: Responses.connectFailed, log: [(e as Error).message] } });
+      subscriber.complete();
+      return undefined;
+    }
+    const attempt = new ServerAttempt(subscriber, socket as AttemptSocket, this.request, this.timeouts);
+    // a Unix socket is connected (or refused) by the connect call itself,
+    // only its callback waits for the next loop turn: no timer needed
+    attempt.start(this.address.family !== 'unix');
+    return attempt;
+  }
+}
+
 /**
  * Relays `request` (the re-assembled request, as pieces) to `address` and
  * reads the answer.  Emits how it went (one RelayAttempt), then completes;
@@ -67,109 +249,9 @@ const enum Phase {
  *
  * The same as concat(connect, sendRequest, readQmqpResponse(socketChunks))
  * with their timeouts, but one subscription, one set of socket listeners
- * and one timer a phase where that chain took about 17 subscriptions.
+ * and one timer a phase where that chain took about 17 subscriptions; and
+ * an object with methods (ServerAttempt) rather than closures per mail.
  */
 export function relayToServer(address: SocketAddress, request: readonly Buffer[], timeouts: RelayTimeouts): Observable<RelayAttempt> {
-  return new Observable<RelayAttempt>((subscriber) => {
-    let socket: Socket;
-    try {
-      socket = openSocket(address);
-    } catch (e) {
-      subscriber.next({ kind: 'not-sent', result: { response: Responses.connectFailed, log: [(e as Error).message] } });
-      subscriber.complete();
-      return;
-    }
-    let phase = Phase.Connect;
-    let timer: NodeJS.Timeout | undefined;
-    let stopWriting: (() => void) | undefined;
-    let reader: NetstringReader | undefined;
-
-    const end = (attempt: RelayAttempt): void => {
-      phase = Phase.Done;
-      subscriber.next(attempt);
-      subscriber.complete();
-    };
-    const fail = (e: ActionFailure): void =>
-      end({ kind: phase === Phase.Answer ? 'sent' : 'not-sent', result: { response: e.response, log: [e.message] } });
-    const arm = (ms: number, onTimeout: () => void): void => {
-      if (timer !== undefined) clearTimeout(timer);
-      timer = setTimeout(onTimeout, ms);
-    };
-    const disarm = (): void => {
-      if (timer !== undefined) clearTimeout(timer);
-      timer = undefined;
-    };
-
-    const send = (): void => {
-      disarm();
-      phase = Phase.Send;
-      stopWriting = writeGathered(socket, request, timeouts.sendStallMs, (outcome) => {
-        if (outcome === undefined) awaitAnswer();
-        else fail(writeFailure(outcome));
-      });
-    };
-
-    const awaitAnswer = (): void => {
-      phase = Phase.Answer;
-      socket.on('data', onData);
-      socket.on('end', onEnd);
-      socket.on('close', onEnd);
-      if (socket.readableEnded || socket.destroyed) onEnd();
-      else arm(timeouts.firstResponseByteMs, onAnswerTimeout);
-    };
-    const onData = (chunk: Buffer): void => {
-      if (phase !== Phase.Answer) return;
-      if (reader === undefined) {
-        const whole = wholeAnswer(chunk);
-        if (whole !== undefined) {
-          answered(whole);
-          return;
-        }
-        reader = new NetstringReader(MAX_RESPONSE);
-      }
-      const result = reader.push(chunk);
-      if (result === undefined) {
-        arm(timeouts.betweenResponseChunksMs, onAnswerTimeout);
-        return;
-      }
-      const answer = qmqpAnswer(result);
-      if (answer instanceof ActionFailure) fail(answer);
-      else answered(answer);
-    };
-    const answered = (answer: ActionResult): void =>
-      end({ kind: answer.response === Responses.malformedRelayResponse ? 'sent' : 'answered', result: answer });
-    const onEnd = (): void => {
-      if (phase === Phase.Answer) fail(relayFailed(PREMATURE_CLOSE));
-    };
-    const onAnswerTimeout = (): void => {
-      if (phase === Phase.Answer) fail(relayFailed('Connect timeout'));
-    };
-
-    socket.on('error', (e: NodeJS.ErrnoException) => {
-      // while sending, a failure is reported through the write's callback
-      if (phase === Phase.Connect) fail(connectFailure(e));
-      else if (phase === Phase.Answer) fail(relayFailed(`Failed to receive: ${systemErrorText(e)}`));
-    });
-    if (socket.connecting) {
-      socket.once('connect', () => {
-        if (phase === Phase.Connect) send();
-      });
-      // a Unix socket is connected (or refused) by the connect call itself,
-      // only its callback waits for the next loop turn: no timer needed
-      if (address.family !== 'unix') {
-        arm(timeouts.connectMs, () => {
-          if (phase === Phase.Connect) fail(new ActionFailure(Responses.connectFailed, 'Connect timeout'));
-        });
-      }
-    } else {
-      send();
-    }
-
-    return () => {
-      phase = Phase.Done;
-      disarm();
-      stopWriting?.();
-      socket.destroy();
-    };
-  });
+  return new RelayToServer(address, request, timeouts);
 }

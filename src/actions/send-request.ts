@@ -1,10 +1,10 @@
 // Writing the relayed request downstream (a `connect` socket or an `exec`
 // child's stdin) with the send timeout of docs/limits.md
 import type { Writable } from 'node:stream';
-import { Observable } from '../rx.js';
+import type { Observable } from '../rx.js';
 import { systemErrorText } from '../native/linux.js';
 import { Responses } from '../protocol/responses.js';
-import { writeGathered, type WriteOutcome } from '../streams/write-pieces.js';
+import { GatheredWriteObservable, type WriteOutcome } from '../streams/write-pieces.js';
 import { ActionFailure } from './action-result.js';
 
 /** The `Zrelay failed` failure with its log line. */
@@ -24,7 +24,5 @@ export function writeFailure(outcome: Exclude<WriteOutcome, undefined>): ActionF
  * Unsubscribing stops watching the write (the caller closes the stream).
  */
 export function sendRequest(stream: Writable, request: readonly Buffer[], stallMs: number): Observable<never> {
-  return new Observable<never>((subscriber) =>
-    writeGathered(stream, request, stallMs, (outcome) => (outcome === undefined ? subscriber.complete() : subscriber.error(writeFailure(outcome)))),
-  );
+  return new GatheredWriteObservable(stream, request, stallMs, writeFailure);
 }
