@@ -1,9 +1,10 @@
 // `connect` over TCP: numeric IPv4 and IPv6 addresses with ports, address
 // objects from qmqp_resolve, and a refused port (docs/actions.md).
 import assert from 'node:assert/strict';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { Socket, createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { tcpConnectOptions } from '../src/actions/connect.js';
 import { removeDir, startDaemon } from './helpers/daemon.js';
 import { netstring, qmqpRequest, send } from './helpers/qmqp.js';
 
@@ -56,5 +57,20 @@ end)`,
       v4.server.close();
       v6.server.close();
     }
+  });
+
+  it("gives net.connect options that Node's Socket constructor adds nothing to (one hidden class, not a new one per socket)", () => {
+    const options = tcpConnectOptions('127.0.0.1', 628);
+    assert.deepEqual(Object.keys(options), Object.keys(tcpConnectOptions('::1', 1)));
+    assert.equal(options.host, '127.0.0.1');
+    assert.equal(options.port, 628);
+    // the values the constructor sets on its copy, so that it only overwrites them
+    assert.equal(options.allowHalfOpen, true);
+    assert.equal(options.emitClose, false);
+    assert.equal(options.autoDestroy, true);
+    assert.equal(options.decodeStrings, false);
+    const socket = new Socket(options);
+    assert.equal(socket.allowHalfOpen, true);
+    socket.destroy();
   });
 });
