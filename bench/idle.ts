@@ -9,6 +9,7 @@
 //   npm run bench:idle [-- --starts N]   (default 5)
 //   QRELAY_BENCH_BASE=/path/to/other/qrelay npm run bench:idle
 //   QRELAY_BENCH_NODE_OPTIONS='--flag …' npm run bench:idle   (options for the qrelay row's `node`)
+//   QRELAY_BENCH_IDLE_EXTRA=/tree/a:/tree/b npm run bench:idle   (more rows: those trees' dist/main.js)
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +52,7 @@ const qrelay = (name: string, main: string | undefined, nodeOptions: readonly st
 };
 rows.set('qrelay', qrelay('qrelay', undefined, NODE_OPTIONS));
 if (BASE !== undefined) rows.set('qrelay base', qrelay('qrelay base', join(BASE, 'dist', 'main.js'), undefined));
+for (const other of (process.env.QRELAY_BENCH_IDLE_EXTRA ?? '').split(':').filter((p) => p !== '')) rows.set(other, qrelay(other, join(other, 'dist', 'main.js'), undefined));
 
 const samples = new Map<string, number[]>([...rows.keys()].map((name) => [name, []]));
 try {

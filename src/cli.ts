@@ -4,7 +4,9 @@
 // parseArgs; every error names the argument it is about.
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { PACKAGE_DIR } from './package-dir.cjs';
 
 export const DEFAULT_CONFIG = '/etc/cm4all/qrelay/config.lua';
 export const USAGE = 'Usage: qrelay [--config PATH] [--workers N|auto]';
@@ -85,6 +87,6 @@ export function parseCommandLine(args: readonly string[]): CommandLine {
 
 /** The package version (package.json next to dist/). */
 export function packageVersion(): string {
-  const text = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
+  const text = readFileSync(join(PACKAGE_DIR, 'package.json'), 'utf8');
   return (JSON.parse(text) as { version: string }).version;
 }

@@ -20,7 +20,7 @@ interface Edge {
 
 function sourceFiles(folder: string): string[] {
   return readdirSync(join(root, folder), { recursive: true, encoding: 'utf8' })
-    .filter((f) => f.endsWith('.ts'))
+    .filter((f) => f.endsWith('.ts') || f.endsWith('.cts'))
     .map((f) => posix.join(folder, f.split('\\').join('/')))
     .sort();
 }
@@ -34,7 +34,7 @@ function readImportGraph(): { graph: ImportGraph; unresolved: string[] } {
     const targets = new Set<string>();
     for (const { fileName } of info.importedFiles) {
       if (!fileName.startsWith('.')) continue;
-      const target = posix.normalize(posix.join(posix.dirname(file), fileName)).replace(/\.js$/, '.ts');
+      const target = posix.normalize(posix.join(posix.dirname(file), fileName)).replace(/\.js$/, '.ts').replace(/\.cjs$/, '.cts');
       if (!existsSync(join(root, target))) unresolved.push(`${file} → ${fileName}`);
       targets.add(target);
     }
@@ -121,12 +121,18 @@ interface Rule {
   readonly allows: (to: string) => boolean;
 }
 
+/**
+ * Where the package's files are (src/package-dir.cts): a leaf that imports
+ * nothing of src/, so that every layer may use it.
+ */
+const PACKAGE_DIR = 'src/package-dir.cts';
+
 /** What the Lua wing may import from outside src/lua: the contract, the errors and the leaves below the pipeline. */
 const LUA_MAY_IMPORT = any(
   under('src/lua'),
   under('src/protocol'),
   under('src/native'),
-  oneOf('src/policy.ts', 'src/errors.ts', 'src/timeouts.ts', 'src/log.ts', 'src/metrics.ts', 'src/rx.ts'),
+  oneOf('src/policy.ts', 'src/errors.ts', 'src/timeouts.ts', 'src/log.ts', 'src/metrics.ts', 'src/rx.ts', PACKAGE_DIR),
 );
 
 /** The one door into the Lua wing for everything outside it. */
@@ -139,7 +145,7 @@ const RULES: readonly Rule[] = [
     allows: (to) => !under('src/lua')(to),
   },
   {
-    name: 'src/lua touches no client connection (only src/lua, protocol, native, policy.ts, errors.ts, timeouts.ts, log.ts, metrics.ts, rx.ts)',
+    name: 'src/lua touches no client connection (only src/lua, protocol, native, policy.ts, errors.ts, timeouts.ts, log.ts, metrics.ts, rx.ts, package-dir.cts)',
     from: under('src/lua'),
     allows: LUA_MAY_IMPORT,
   },
@@ -154,9 +160,14 @@ const RULES: readonly Rule[] = [
     allows: (to) => !under('src/lua')(to) && !under('src/operators')(to),
   },
   {
-    name: 'src/protocol and src/native import only each other',
+    name: 'src/protocol and src/native import only each other (and package-dir.cts)',
     from: any(under('src/protocol'), under('src/native')),
-    allows: any(under('src/protocol'), under('src/native')),
+    allows: any(under('src/protocol'), under('src/native'), oneOf(PACKAGE_DIR)),
+  },
+  {
+    name: 'src/package-dir.cts imports nothing of src/',
+    from: oneOf(PACKAGE_DIR),
+    allows: () => false,
   },
   {
     name: `outside src/lua, only ${LUA_ENTRY} is imported from it`,
@@ -202,6 +213,7 @@ describe('architecture: the import graph of src/', () => {
   it('reads every file of src/ and resolves every relative import', () => {
     assert.ok(graph.size >= 50, `only ${graph.size} files read`);
     assert.ok(graph.get('src/operators/serve-client.ts')?.includes('src/policy.ts'), 'a known import was not seen');
+    assert.ok(graph.get('src/native/linux.ts')?.includes(PACKAGE_DIR), 'an import of the CommonJS leaf was not seen');
     assert.deepEqual(unresolved, []);
   });
 

@@ -29,8 +29,9 @@ describe('the built JavaScript', () => {
   });
 
   it('carries no comments, and main.js keeps its #! line', () => {
-    const files = readdirSync(DIST, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js'));
+    const files = readdirSync(DIST, { recursive: true, encoding: 'utf8' }).filter((f) => f.endsWith('.js') || f.endsWith('.cjs'));
     assert.ok(files.length > 50, `dist/ has ${files.length} files`);
+    assert.ok(files.includes('rx.js') && files.includes('package-dir.cjs'), 'the bundled RxJS and the CommonJS leaf are checked too');
     for (const file of files) assert.deepEqual(comments(readFileSync(join(DIST, file), 'utf8')), [], file);
     assert.match(readFileSync(MAIN, 'utf8'), /^#!\/usr\/bin\/env -S /);
   });

@@ -110,8 +110,9 @@ describe('Debian package', { skip: which('dpkg-deb') ? false : 'dpkg-deb is not 
       assert.ok(existsSync(link), `${command} points at an existing file`);
     }
     assert.ok(files.includes(`${LIB}/package.json`));
-    // every compiled module and every Lua file of the source tree
-    const built = listTree(join(ROOT, 'dist')).filter((f) => f.endsWith('.js'));
+    // every compiled module (CommonJS: dist/package.json says so) and every Lua file of the source tree
+    const built = listTree(join(ROOT, 'dist')).filter((f) => f.endsWith('.js') || f.endsWith('.cjs') || f === 'package.json');
+    assert.ok(built.includes('package.json') && built.includes('package-dir.cjs'));
     for (const file of built) assert.ok(files.includes(`${LIB}/dist/${file}`), file);
     const lua = listTree(join(ROOT, 'src')).filter((f) => f.endsWith('.lua'));
     assert.ok(lua.length > 0);

@@ -11,6 +11,8 @@
 // 0.6 MB of an idle daemon whose config uses none of them (docs/limits.md,
 // "Memory").  A config that can reach one gets it exactly as before.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_DIR } from '../package-dir.cjs';
 import { cgroupLibrary } from './libs/cgroup.js';
 import { filesLibrary } from './libs/files.js';
 import type { LibraryContext, LuaLibrary } from './library.js';
@@ -46,7 +48,7 @@ const installed = new Set<LuaLibrary>();
 const SUPPORT_CHUNKS: readonly string[] = ['argcheck', 'owning-object'];
 
 function luaChunk(path: string): Buffer {
-  return readFileSync(new URL(`../../src/lua/${path}.lua`, import.meta.url));
+  return readFileSync(join(PACKAGE_DIR, 'src', 'lua', `${path}.lua`));
 }
 
 /**

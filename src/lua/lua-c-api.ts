@@ -1,9 +1,9 @@
 // The raw C functions of wasmoon's Lua build that the bridge (lua-state.ts)
 // calls, bound straight to the WebAssembly exports.
-import { createRequire } from 'node:module';
+import { packageRequire } from '../package-dir.cjs';
 
-// required, not imported: see src/rx.ts
-const { LuaWasm } = createRequire(import.meta.url)('wasmoon') as typeof import('wasmoon');
+// required, not imported: see src/package-dir.cts
+const { LuaWasm } = packageRequire('wasmoon') as typeof import('wasmoon');
 
 export const LUA_REGISTRYINDEX = -1001000;
 export const LUA_MULTRET = -1;

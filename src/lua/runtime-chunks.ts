@@ -3,6 +3,8 @@
 // once as chunk(js, M) before any script code.  Returns the entry points
 // the engine calls.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_DIR } from '../package-dir.cjs';
 import type { LuaState, RawFunction } from './lua-state.js';
 import type { BridgedFunction } from './lua-values.js';
 
@@ -29,7 +31,7 @@ export interface RuntimeEntries {
 const ENTRY_NAMES = ['load_config', 'finish_startup', 'settings', 'dispatch', 'resume', 'close', 'end_mails', 'reload', 'run_task'] as const;
 
 function chunk(lua: LuaState, path: string, name: string): number {
-  const ref = lua.load(readFileSync(new URL(`../../src/lua/${path}.lua`, import.meta.url)), `=${name}`);
+  const ref = lua.load(readFileSync(join(PACKAGE_DIR, 'src', 'lua', `${path}.lua`)), `=${name}`);
   if (typeof ref === 'string') throw new Error(`internal Lua chunk failed to load: ${ref}`);
   return ref;
 }

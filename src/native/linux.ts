@@ -1,10 +1,10 @@
 // The one place that calls Linux directly (through koffi): everything Node
 // lacks — peer credentials, pidfds, exact-length abstract socket names,
 // Unix datagram/seqpacket sockets, extended attributes.
-import { createRequire } from 'node:module';
+import { packageRequire } from '../package-dir.cjs';
 
-// required, not imported: see src/rx.ts
-const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
+// required, not imported: see src/package-dir.cts
+const koffi = packageRequire('koffi') as typeof import('koffi');
 
 const libc = koffi.load('libc.so.6');
 

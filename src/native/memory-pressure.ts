@@ -13,10 +13,10 @@
 // request and runs the collection on the main thread as a task of the event
 // loop.  (Called on the main thread through koffi, the collection would scan
 // koffi's call stack as if it were the thread's and crash.)
-import { createRequire } from 'node:module';
+import { packageRequire } from '../package-dir.cjs';
 
-// required, not imported: see src/rx.ts
-const koffi = createRequire(import.meta.url)('koffi') as typeof import('koffi');
+// required, not imported: see src/package-dir.cts
+const koffi = packageRequire('koffi') as typeof import('koffi');
 
 /** v8::MemoryPressureLevel::kCritical */
 const CRITICAL = 2;

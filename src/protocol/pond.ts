@@ -3,7 +3,7 @@
 // zlib.crc32 (Node ≥ 20.15) is exactly the CRC-32/ISO-HDLC the protocol uses;
 // node:zlib is loaded with the first datagram (a config without a log server
 // never needs it).
-import { createRequire } from 'node:module';
+import { packageRequire } from '../package-dir.cjs';
 
 export const POND_MAGIC = 0x63046103;
 
@@ -74,7 +74,7 @@ export function frameDatagram(attributes: Buffer): Buffer {
   const datagram = Buffer.alloc(4 + attributes.length + 4);
   datagram.writeUInt32BE(POND_MAGIC, 0);
   attributes.copy(datagram, 4);
-  crc32 ??= (createRequire(import.meta.url)('node:zlib') as typeof import('node:zlib')).crc32;
+  crc32 ??= (packageRequire('node:zlib') as typeof import('node:zlib')).crc32;
   datagram.writeUInt32BE(crc32(attributes), 4 + attributes.length);
   return datagram;
 }

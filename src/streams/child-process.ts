@@ -16,7 +16,7 @@
 // 255-byte output window read from that pipe, and the kill at shutdown
 // (execa's `cleanup` sends SIGTERM alone, and only when the daemon exits).
 import type { ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
+import { packageRequire } from '../package-dir.cjs';
 import { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { AsyncSubject, Observable, fromEvent, take, takeUntil, timer } from '../rx.js';
@@ -158,7 +158,7 @@ let childProcessModule: typeof import('node:child_process') | undefined;
 
 function spawnChild(spec: ChildSpec, stdinPipe: PipeEnds, outputPipe: PipeEnds): ChildProcess {
   const [program = '', ...args] = spec.argv.map(cString);
-  childProcessModule ??= createRequire(import.meta.url)('node:child_process') as typeof import('node:child_process');
+  childProcessModule ??= packageRequire('node:child_process') as typeof import('node:child_process');
   return childProcessModule.spawn(executablePath(program), args, {
     argv0: program,
     env: environment(spec.env),

@@ -14,7 +14,7 @@
 // is idle (measured: 50 × 16 MiB left 660 MB resident of 860 MB, idle 84).
 // So the trim waits a moment after each collection, and while the buffers
 // are still there a few more rounds follow, with growing pauses.
-import { createRequire } from 'node:module';
+import { packageRequire } from '../package-dir.cjs';
 import { trimCHeap } from '../native/linux.js';
 import { requestMemoryReduction } from '../native/memory-pressure.js';
 
@@ -48,9 +48,8 @@ function fullCollection(): void {
   if (gc === undefined) {
     // node:v8 and node:vm (about 1 MB) are loaded at the first collection:
     // a daemon that never sees a large burst never needs them
-    const require = createRequire(import.meta.url);
-    (require('node:v8') as typeof import('node:v8')).setFlagsFromString('--expose-gc');
-    gc = (require('node:vm') as typeof import('node:vm')).runInNewContext('gc') as () => void;
+    (packageRequire('node:v8') as typeof import('node:v8')).setFlagsFromString('--expose-gc');
+    gc = (packageRequire('node:vm') as typeof import('node:vm')).runInNewContext('gc') as () => void;
   }
   gc();
 }
