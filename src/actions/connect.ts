@@ -85,6 +85,8 @@ interface AttemptSocket extends Socket {
 // lives, and closures made per mail are all dead after a full collection in
 // a quiet pause (src/streams/release-memory.ts), so the next burst would
 // run them unoptimised again.  The attempt's own work is done by methods.
+// (Their code can still be dropped when objects it embeds die: see
+// releaseAfterStartup in src/streams/release-memory.ts.)
 function onSocketError(this: AttemptSocket, e: NodeJS.ErrnoException): void {
   this[ATTEMPT].failed(e);
 }
