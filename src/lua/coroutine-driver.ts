@@ -3,7 +3,7 @@
 // an id chosen here.  The driver runs the operations a coroutine suspends
 // for (sleep, pg_execute …), resumes it with their results, waits while
 // it yields on its own, and emits its final status values once.
-import { Observable, Subscription, map, timer } from '../rx.js';
+import { Observable, Subscription, map, timer, type Subscriber } from '../rx.js';
 import { luaMemoryLimitStops, luaTimeLimitStops } from '../metrics.js';
 import { DRY_RUN_REFUSAL } from './errors.js';
 import type { LibraryHost, Operation } from './library.js';
@@ -14,7 +14,7 @@ import type { LuaArg, LuaPushable } from './lua-values.js';
 const DRY_RUN_RESULTS: Readonly<Record<string, LuaPushable[]>> = { sleep: [] };
 
 export class CoroutineDriver {
-  private readonly waiting = new Map<number, (values: LuaArg[]) => void>();
+  private readonly waiting = new Map<number, CoroutineRun<unknown>>();
   private readonly operations = new Map<string, Operation>([
     ['sleep', (args) => timer(Math.max(0, Number(args[0]) * 1000)).pipe(map((): LuaPushable[] => []))],
   ]);
@@ -27,7 +27,8 @@ export class CoroutineDriver {
     private readonly lua: LuaState,
     private readonly resume: number,
     private readonly endMails: number,
-    private readonly host: Pick<LibraryHost, 'dryRun' | 'refuse'>,
+    /** @internal (CoroutineRun) */
+    readonly host: Pick<LibraryHost, 'dryRun' | 'refuse'>,
   ) {}
 
   /**
@@ -60,8 +61,8 @@ export class CoroutineDriver {
 
   /** The `completed` primitive: a coroutine a script resumed itself went on to `values`. */
   completed(id: number, values: LuaArg[]): void {
-    const resume = this.waiting.get(id);
-    if (resume !== undefined) queueMicrotask(() => resume(values));
+    const run = this.waiting.get(id);
+    if (run !== undefined) queueMicrotask(() => run.step(values));
   }
 
   /**
@@ -93,45 +94,93 @@ export class CoroutineDriver {
   }
 
   /**
-   * Drives the managed coroutine `id` that `start` begins and emits its
-   * final status values (driver.lua lists them) once, as `project` makes
-   * them, then completes.  A coroutine that finishes at once (a handler
-   * that decides without waiting) costs no Subscription.  Unsubscribing
-   * abandons it.
+   * Drives the managed coroutine `id` that `coroutine.start()` begins and
+   * emits its final status values (driver.lua lists them) once, as
+   * `coroutine.project` makes them, then completes.  A coroutine that
+   * finishes at once (a handler that decides without waiting) costs no
+   * Subscription.  Unsubscribing abandons it.
    */
-  run$<T>(id: number, start: () => LuaArg[], project: (values: LuaArg[]) => T): Observable<T> {
-    return new Observable<T>((subscriber) => {
-      let subscription: Subscription | undefined;
-      const pending = (): Subscription => (subscription ??= new Subscription());
-      const step = (values: LuaArg[]): void => {
-        const status = values[0];
-        if (status === 'pending' && this.host.dryRun) {
-          const name = String(values[1]);
-          this.host.refuse(name);
-          return step(this.call(this.resume, [id, ...(DRY_RUN_RESULTS[name] ?? ['error', DRY_RUN_REFUSAL])]));
-        }
-        if (status === 'pending') {
-          const operation = this.operations.get(String(values[1]));
-          if (operation === undefined) return step(['error', `Unknown operation ${String(values[1])}`]);
-          pending().add(
-            operation(values.slice(2)).subscribe({
-              next: (results) => step(this.call(this.resume, [id, ...results])),
-              error: (e: unknown) => step(['error', e instanceof Error ? e.message : String(e)]),
-            }),
-          );
-          return;
-        }
-        if (status === 'wait') {
-          this.waiting.set(id, step);
-          pending().add(() => this.waiting.delete(id));
-          return;
-        }
-        if (subscription !== undefined) this.waiting.delete(id);
-        subscriber.next(project(values));
-        subscriber.complete();
-      };
-      step(start());
-      return () => subscription?.unsubscribe();
-    });
+  run$<T>(id: number, coroutine: Coroutine<T>): Observable<T> {
+    // a bound method and a class, not literals per mail: a method keeps its
+    // optimised code while no mail is in flight, a function literal created
+    // per mail loses it in a full collection that finds none of its closures
+    return new Observable<T>((this.subscribeRun<T>).bind(this, id, coroutine));
+  }
+
+  private subscribeRun<T>(id: number, coroutine: Coroutine<T>, subscriber: Subscriber<T>): CoroutineRun<T> {
+    const run = new CoroutineRun(this, id, coroutine, subscriber);
+    run.step(coroutine.start());
+    return run;
+  }
+
+  /** @internal (CoroutineRun) The coroutine `id` waits (status `wait`) until a script resumes it: `completed` goes to `run`. */
+  await(id: number, run: CoroutineRun<unknown> | undefined): void {
+    if (run === undefined) this.waiting.delete(id);
+    else this.waiting.set(id, run);
+  }
+
+  /** @internal (CoroutineRun) */
+  operation(name: string): Operation | undefined {
+    return this.operations.get(name);
+  }
+
+  /** @internal (CoroutineRun) */
+  resumeWith(id: number, results: readonly LuaPushable[]): LuaArg[] {
+    return this.call(this.resume, [id, ...results]);
+  }
+}
+
+/** What run$ drives: the call that starts the coroutine, and what its final values become. */
+export interface Coroutine<T> {
+  start(): LuaArg[];
+  project(values: LuaArg[]): T;
+}
+
+/** One subscription to run$: steps the coroutine through its statuses; its teardown. */
+class CoroutineRun<T> {
+  private subscription: Subscription | undefined = undefined;
+
+  constructor(
+    private readonly driver: CoroutineDriver,
+    private readonly id: number,
+    private readonly coroutine: Coroutine<T>,
+    private readonly subscriber: Subscriber<T>,
+  ) {}
+
+  private pending(): Subscription {
+    return (this.subscription ??= new Subscription());
+  }
+
+  step(values: LuaArg[]): void {
+    const { driver, id } = this;
+    const status = values[0];
+    if (status === 'pending' && driver.host.dryRun) {
+      const name = String(values[1]);
+      driver.host.refuse(name);
+      return this.step(driver.resumeWith(id, DRY_RUN_RESULTS[name] ?? ['error', DRY_RUN_REFUSAL]));
+    }
+    if (status === 'pending') {
+      const operation = driver.operation(String(values[1]));
+      if (operation === undefined) return this.step(['error', `Unknown operation ${String(values[1])}`]);
+      this.pending().add(
+        operation(values.slice(2)).subscribe({
+          next: (results) => this.step(driver.resumeWith(id, results)),
+          error: (e: unknown) => this.step(['error', e instanceof Error ? e.message : String(e)]),
+        }),
+      );
+      return;
+    }
+    if (status === 'wait') {
+      driver.await(id, this as CoroutineRun<unknown>);
+      this.pending().add(() => driver.await(id, undefined));
+      return;
+    }
+    if (this.subscription !== undefined) driver.await(id, undefined);
+    this.subscriber.next(this.coroutine.project(values));
+    this.subscriber.complete();
+  }
+
+  unsubscribe(): void {
+    this.subscription?.unsubscribe();
   }
 }

@@ -181,7 +181,7 @@ export class LuaEngine implements Policy, LibraryHost {
     return defer(() => {
       const id = this.driver.newId();
       const [ref, args] = entry(id);
-      return this.driver.run$(id, () => this.driver.call(ref, args), (values) => values);
+      return this.driver.run$(id, { start: () => this.driver.call(ref, args), project: (values) => values });
     });
   }
 }

@@ -4,9 +4,10 @@
 // become the Decision (outcome-layout.ts), and close() makes the mail
 // object stale and gives the mail's last state: the one the action
 // carried unless the script changed it since (then read from Lua).
-import type { MailInput, MailSession, MailState } from '../policy.js';
-import type { CoroutineDriver } from './coroutine-driver.js';
-import { LuaError, type BridgedFunction } from './lua-values.js';
+import type { Observable } from '../rx.js';
+import type { Decision, MailInput, MailSession, MailState } from '../policy.js';
+import type { Coroutine, CoroutineDriver } from './coroutine-driver.js';
+import { LuaError, type BridgedFunction, type LuaArg } from './lua-values.js';
 import { readDecision, readMailState, type ServerLookup } from './outcome-layout.js';
 import type { RuntimeEntries } from './runtime-chunks.js';
 
@@ -46,43 +47,60 @@ export function mailPrimitives(mails: ReadonlyMap<number, MailInput>, changed: S
 
 /** Starts the handler of `listener` for `mail` on first subscription to decision$. */
 export function openMailSession(context: MailSessionContext, listener: number, mail: MailInput): MailSession {
-  const { driver, entries, servers, mails, changed } = context;
-  const id = driver.newId();
-  let closed: MailState | undefined;
+  return new LuaMailSession(context, listener, mail);
+}
+
+/**
+ * One mail's session; also the Coroutine its handler runs as.  A class, not
+ * closures per mail: its methods keep their optimised code while no mail
+ * is in flight (a full collection drops that of a function literal none
+ * of whose closures is alive).
+ */
+class LuaMailSession implements MailSession, Coroutine<Decision> {
+  readonly decision$: Observable<Decision>;
+  private readonly id: number;
+  private closed: MailState | undefined = undefined;
   /** The mail state the handler's action carried (close() reuses it unless the script changed it since). */
-  let reported: MailState | undefined;
-  let started = false;
-  mails.set(id, mail);
-  const decision$ = driver.run$(
-    id,
-    () => {
-      if (started) return ['error', 'the handler runs once per mail'];
-      started = true;
-      return driver.callEnding(entries.dispatch, [listener, id]);
-    },
-    (values) => {
-      const decision = readDecision(values, servers, mail.sender);
-      if (decision.kind === 'action') reported = decision.mail;
-      return decision;
-    },
-  );
-  return {
-    decision$,
-    close: () => {
-      if (closed === undefined) {
-        mails.delete(id);
-        const changedSince = changed.delete(id);
-        if (!started) {
-          closed = { sender: mail.sender, account: undefined, headers: [] };
-        } else if (reported !== undefined && !changedSince) {
-          driver.endLater(id);
-          closed = reported;
-        } else {
-          const values = driver.call(entries.close, [id]);
-          closed = values.length > 0 ? readMailState(values, 0, mail.sender).state : { sender: mail.sender, account: undefined, headers: [] };
-        }
+  private reported: MailState | undefined = undefined;
+  private started = false;
+
+  constructor(
+    private readonly context: MailSessionContext,
+    private readonly listener: number,
+    private readonly mail: MailInput,
+  ) {
+    this.id = context.driver.newId();
+    context.mails.set(this.id, mail);
+    this.decision$ = context.driver.run$(this.id, this);
+  }
+
+  start(): LuaArg[] {
+    if (this.started) return ['error', 'the handler runs once per mail'];
+    this.started = true;
+    return this.context.driver.callEnding(this.context.entries.dispatch, [this.listener, this.id]);
+  }
+
+  project(values: LuaArg[]): Decision {
+    const decision = readDecision(values, this.context.servers, this.mail.sender);
+    if (decision.kind === 'action') this.reported = decision.mail;
+    return decision;
+  }
+
+  close(): MailState {
+    if (this.closed === undefined) {
+      const { context, id, mail } = this;
+      context.mails.delete(id);
+      const changedSince = context.changed.delete(id);
+      if (!this.started) {
+        this.closed = { sender: mail.sender, account: undefined, headers: [] };
+      } else if (this.reported !== undefined && !changedSince) {
+        context.driver.endLater(id);
+        this.closed = this.reported;
+      } else {
+        const values = context.driver.call(context.entries.close, [id]);
+        this.closed = values.length > 0 ? readMailState(values, 0, mail.sender).state : { sender: mail.sender, account: undefined, headers: [] };
       }
-      return closed;
-    },
-  };
+    }
+    return this.closed;
+  }
 }

@@ -1,7 +1,8 @@
 // The client went away while its mail was being processed (docs/actions.md):
 // it sent more bytes, half-closed, closed, or its socket failed; or the
 // daemon's shutdown grace period ran out.
-import { Observable } from '../rx.js';
+import type { Socket } from 'node:net';
+import { Observable, type Subscriber, type Subscription } from '../rx.js';
 import type { Client } from '../client.js';
 
 export type CancelReason = 'canceled' | 'client error';
@@ -15,25 +16,54 @@ export type CancelReason = 'canceled' | 'client error';
  * socket listeners and unsubscribes from `shutdown$`.
  */
 export function clientGone(client: Client, unread: Buffer, shutdown$: Observable<unknown>): Observable<CancelReason> {
-  return new Observable<CancelReason>((subscriber) => {
-    const socket = client.socket;
-    if (unread.length > 0) {
-      subscriber.next('canceled');
-      return;
-    }
-    const onGone = (): void => subscriber.next('canceled');
-    const onError = (): void => subscriber.next('client error');
-    socket.on('data', onGone);
-    socket.on('end', onGone);
-    socket.on('close', onGone);
-    socket.on('error', onError);
-    const shutdown = shutdown$.subscribe(onGone);
-    return () => {
-      shutdown.unsubscribe();
-      socket.off('data', onGone);
-      socket.off('end', onGone);
-      socket.off('close', onGone);
-      socket.off('error', onError);
-    };
-  });
+  // a bound module function and a class, not literals per mail (see GoneWatch)
+  return new Observable<CancelReason>(subscribeGone.bind(undefined, client.socket, unread, shutdown$));
+}
+
+function subscribeGone(socket: Socket, unread: Buffer, shutdown$: Observable<unknown>, subscriber: Subscriber<CancelReason>): GoneWatch | undefined {
+  if (unread.length > 0) {
+    subscriber.next('canceled');
+    return undefined;
+  }
+  return new GoneWatch(socket, shutdown$, subscriber);
+}
+
+/**
+ * One subscription's listeners; the work is in methods, which keep their
+ * optimised code while no mail is in flight (a function literal created
+ * per mail loses it in a full collection that finds none of its closures).
+ */
+class GoneWatch {
+  private readonly onGone = this.gone.bind(this);
+  private readonly onError = this.failed.bind(this);
+  private readonly shutdown: Subscription;
+
+  constructor(
+    private readonly socket: Socket,
+    shutdown$: Observable<unknown>,
+    private readonly subscriber: Subscriber<CancelReason>,
+  ) {
+    socket.on('data', this.onGone);
+    socket.on('end', this.onGone);
+    socket.on('close', this.onGone);
+    socket.on('error', this.onError);
+    this.shutdown = shutdown$.subscribe(this.onGone);
+  }
+
+  private gone(): void {
+    this.subscriber.next('canceled');
+  }
+
+  private failed(): void {
+    this.subscriber.next('client error');
+  }
+
+  unsubscribe(): void {
+    this.shutdown.unsubscribe();
+    const socket = this.socket;
+    socket.off('data', this.onGone);
+    socket.off('end', this.onGone);
+    socket.off('close', this.onGone);
+    socket.off('error', this.onError);
+  }
 }

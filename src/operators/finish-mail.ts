@@ -1,10 +1,11 @@
 // Stage: the end of a mail: its Pond record (docs/pond.md), its log line
 // (docs/logging.md) and metrics (docs/metrics.md), then the answer to the
 // client (docs/protocol.md).
-import { Observable, type OperatorFunction } from '../rx.js';
+import { Observable, type OperatorFunction, type Subscriber } from '../rx.js';
 import type { Client } from '../client.js';
 import { gauges } from '../metrics.js';
-import type { MailSession } from '../policy.js';
+import { isRelayingAction, type Decision, type MailSession } from '../policy.js';
+import type { CancelReason } from './client-gone.js';
 import type { QmqpRequest } from '../protocol/qmqp.js';
 import type { Answer } from './execute-action.js';
 import { logMailOutcome } from './mail-log.js';
@@ -15,12 +16,28 @@ import { respond } from './respond.js';
 /** A mail cancelled before it was answered (what cancelOn makes of the client going). */
 export type Canceled = Extract<MailResult, { readonly kind: 'canceled' }>;
 
-/** What is known of a mail while its action runs (set by the stages before this one). */
-export interface MailProgress {
+/**
+ * What is known of a mail while its action runs: the observer of the
+ * policy's decisions (`tap(progress)`), and what cancelOn makes of the
+ * client going (`progress.canceled`).  A class: its methods keep their
+ * optimised code while no mail is in flight (see serve-client.ts).
+ */
+export class MailProgress {
   /** What the policy decided, once it did. */
-  decision: MailOutcome['decision'];
+  decision: MailOutcome['decision'] = undefined;
   /** A relaying action was started: Pond traffic counts a mail cancelled while relaying as relayed. */
-  relaying: boolean;
+  relaying = false;
+
+  /** The policy decided. */
+  next(decision: Decision): void {
+    this.decision = decision.kind === 'action' ? decision.action : 'script-failed';
+    this.relaying = decision.kind === 'action' && isRelayingAction(decision.action);
+  }
+
+  /** The mail was cancelled before it was answered. */
+  canceled(reason: CancelReason): Canceled {
+    return { kind: 'canceled', reason, relayed: this.relaying };
+  }
 }
 
 export interface MailEnd {
@@ -51,32 +68,53 @@ function answered({ response, relayed, relay }: Answer): MailResult {
  * respond) → finalize, in one operator: every mail goes through it.
  */
 export function finishMail(end: MailEnd): OperatorFunction<Answer | Canceled, never> {
-  return (source) =>
-    new Observable<never>((subscriber) => {
-      gauges.mailsInFlight++;
-      let ended = false;
-      subscriber.add(
-        source.subscribe({
-          next: (value) => {
-            if (ended) return;
-            ended = true;
-            const result: MailResult = 'kind' in value ? value : answered(value);
-            const outcome: MailOutcome = { client: end.client, request: end.request, mail: end.session.close(), decision: end.progress.decision, result };
-            end.mailLog?.log(outcome);
-            logMailOutcome(outcome);
-            countMailOutcome(outcome);
-            if (result.kind === 'answered') subscriber.add(respond(end.client, result.response).subscribe({ complete: () => subscriber.complete() }));
-            else subscriber.complete();
-          },
-          error: (e: unknown) => subscriber.error(e),
-          complete: () => {
-            if (!ended) subscriber.complete();
-          },
-        }),
-      );
-      subscriber.add(() => {
-        gauges.mailsInFlight--;
-        end.session.close();
-      });
-    });
+  return finishWith.bind(undefined, end);
+}
+
+function finishWith(end: MailEnd, source: Observable<Answer | Canceled>): Observable<never> {
+  return new Observable<never>(subscribeFinish.bind(undefined, end, source));
+}
+
+function subscribeFinish(end: MailEnd, source: Observable<Answer | Canceled>, subscriber: Subscriber<never>): void {
+  gauges.mailsInFlight++;
+  const ending = new MailEnding(end, subscriber);
+  subscriber.add(source.subscribe(ending));
+  subscriber.add(ending);
+}
+
+/** The observer of the mail's Answer or Canceled, and the stream's teardown (methods, not literals per mail: see MailProgress). */
+class MailEnding {
+  private ended = false;
+
+  constructor(
+    private readonly end: MailEnd,
+    private readonly subscriber: Subscriber<never>,
+  ) {}
+
+  next(value: Answer | Canceled): void {
+    if (this.ended) return;
+    this.ended = true;
+    const { end, subscriber } = this;
+    const result: MailResult = 'kind' in value ? value : answered(value);
+    const outcome: MailOutcome = { client: end.client, request: end.request, mail: end.session.close(), decision: end.progress.decision, result };
+    end.mailLog?.log(outcome);
+    logMailOutcome(outcome);
+    countMailOutcome(outcome);
+    // respond emits nothing and never errors: its completion is this stream's
+    if (result.kind === 'answered') respond(end.client, result.response).subscribe(subscriber);
+    else subscriber.complete();
+  }
+
+  error(e: unknown): void {
+    this.subscriber.error(e);
+  }
+
+  complete(): void {
+    if (!this.ended) this.subscriber.complete();
+  }
+
+  unsubscribe(): void {
+    gauges.mailsInFlight--;
+    this.end.session.close();
+  }
 }

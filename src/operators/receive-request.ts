@@ -1,9 +1,83 @@
 // Stage: a client's bytes → its one request netstring, in one subscription.
 import type { Socket } from 'node:net';
-import { Observable } from '../rx.js';
+import { Observable, type Subscriber } from '../rx.js';
 import { NetstringReader, type NetstringReadResult } from '../protocol/netstring-reader.js';
 import type { BudgetShare } from '../streams/receive-budget.js';
-import { readSocket } from '../streams/socket-chunks.js';
+
+/**
+ * The state of one subscription, its event handlers as methods: every
+ * connection runs them, and a method (alive on the prototype) keeps its
+ * optimised code through a full collection in a quiet pause, where a
+ * function literal created per connection loses it when none of its
+ * closures is alive (the next connections would pay for compiling again).
+ */
+class RequestRead {
+  private readonly reader: NetstringReader;
+  /** The budget's resumes at the last (re)start of the timer. */
+  private resumes: number;
+  private readonly timer: NodeJS.Timeout;
+  // the socket listeners: bound once per connection, the work is in the methods
+  private readonly onData = this.data.bind(this);
+  private readonly onEnd = this.end.bind(this);
+  private readonly onError = this.error.bind(this);
+
+  constructor(
+    private readonly socket: Socket,
+    private readonly share: BudgetShare,
+    private readonly subscriber: Subscriber<NetstringReadResult>,
+    idleMs: number,
+    maxSize: number,
+  ) {
+    this.reader = new NetstringReader(maxSize);
+    this.resumes = share.resumes;
+    this.timer = setTimeout(idleTimeUp, idleMs, this);
+    socket.on('data', this.onData);
+    socket.on('end', this.onEnd);
+    socket.on('close', this.onEnd);
+    socket.on('error', this.onError);
+    if (socket.readableEnded || socket.destroyed) subscriber.complete();
+  }
+
+  private data(chunk: Buffer): void {
+    this.share.add(chunk.length);
+    this.resumes = this.share.resumes;
+    this.timer.refresh();
+    const result = this.reader.push(chunk);
+    if (result === undefined) return;
+    this.subscriber.next(result);
+    this.subscriber.complete();
+  }
+
+  private end(): void {
+    this.subscriber.complete();
+  }
+
+  private error(error: Error): void {
+    this.subscriber.error(error);
+  }
+
+  idle(): void {
+    // held now, or resumed since the timer started: the limit starts over
+    if (this.share.held || this.share.resumes !== this.resumes) {
+      this.resumes = this.share.resumes;
+      this.timer.refresh();
+    } else this.subscriber.complete();
+  }
+
+  unsubscribe(): void {
+    clearTimeout(this.timer);
+    const socket = this.socket;
+    socket.off('data', this.onData);
+    socket.off('end', this.onEnd);
+    socket.off('close', this.onEnd);
+    socket.off('error', this.onError);
+    this.share.doneReading();
+  }
+}
+
+function idleTimeUp(read: RequestRead): void {
+  read.idle();
+}
 
 /**
  * Reads `socket` until one netstring of at most `maxSize` bytes is complete
@@ -21,31 +95,10 @@ import { readSocket } from '../streams/socket-chunks.js';
  * it, and one subscriber with one timer costs a fraction of four.
  */
 export function receiveRequest(socket: Socket, share: BudgetShare, idleMs: number, maxSize: number): Observable<NetstringReadResult> {
-  return new Observable<NetstringReadResult>((subscriber) => {
-    const reader = new NetstringReader(maxSize);
-    // the budget's resumes at the last (re)start of the timer
-    let resumes = share.resumes;
-    const onTimeout = (): void => {
-      // held now, or resumed since the timer started: the limit starts over
-      if (share.held || share.resumes !== resumes) {
-        resumes = share.resumes;
-        timer.refresh();
-      } else subscriber.complete();
-    };
-    const timer = setTimeout(onTimeout, idleMs);
-    const stopReading = readSocket(socket, subscriber, (chunk) => {
-      share.add(chunk.length);
-      resumes = share.resumes;
-      timer.refresh();
-      const result = reader.push(chunk);
-      if (result === undefined) return;
-      subscriber.next(result);
-      subscriber.complete();
-    });
-    return () => {
-      clearTimeout(timer);
-      stopReading();
-      share.doneReading();
-    };
-  });
+  // a bound module function, not a literal per connection (see RequestRead)
+  return new Observable<NetstringReadResult>(subscribeRequest.bind(undefined, socket, share, idleMs, maxSize));
+}
+
+function subscribeRequest(socket: Socket, share: BudgetShare, idleMs: number, maxSize: number, subscriber: Subscriber<NetstringReadResult>): RequestRead {
+  return new RequestRead(socket, share, subscriber, idleMs, maxSize);
 }

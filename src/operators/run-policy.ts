@@ -1,7 +1,7 @@
 // Stage: a parsed mail → the policy's decision (the Lua handler's action).
 import type { Observable } from '../rx.js';
 import { closeFd } from '../native/linux.js';
-import type { Decision, MailSession, Policy } from '../policy.js';
+import type { Decision, MailInput, MailSession, MailState, Policy } from '../policy.js';
 import type { QmqpRequest } from '../protocol/qmqp.js';
 import type { Client } from '../client.js';
 import { openClientPidfd } from './peer-credentials.js';
@@ -11,24 +11,59 @@ export interface PolicyRun {
   readonly decision$: Observable<Decision>;
 }
 
-/** The client's pidfd, opened only if the policy asks (m.cgroup), closed with the mail. */
-function lazyPidfd(client: Client): { get(): number | undefined; close(): void } {
-  let state: 'unopened' | 'open' | 'closed' = 'unopened';
-  let pidfd: number | undefined;
-  return {
-    get: () => {
-      if (state === 'unopened') {
-        pidfd = openClientPidfd(client);
-        state = 'open';
-      }
-      return state === 'open' ? pidfd : undefined;
-    },
-    close: () => {
-      if (pidfd !== undefined) closeFd(pidfd);
-      pidfd = undefined;
-      state = 'closed';
-    },
-  };
+/**
+ * What the policy may know of the mail; the client's pidfd is opened only
+ * if the policy asks (m.cgroup) and closed with the mail.  A class, not
+ * an object of closures: its methods keep their optimised code while no
+ * mail is in flight (see serve-client.ts).
+ */
+class ClientMail implements MailInput {
+  readonly sender: string;
+  readonly recipients: readonly string[];
+  readonly credentials: Client['credentials'];
+  private state: 'unopened' | 'open' | 'closed' = 'unopened';
+  private pidfd: number | undefined = undefined;
+
+  constructor(
+    private readonly client: Client,
+    request: QmqpRequest,
+  ) {
+    this.sender = request.sender;
+    this.recipients = request.recipients;
+    this.credentials = client.credentials;
+  }
+
+  peerPidfd(): number | undefined {
+    if (this.state === 'unopened') {
+      this.pidfd = openClientPidfd(this.client);
+      this.state = 'open';
+    }
+    return this.state === 'open' ? this.pidfd : undefined;
+  }
+
+  closePidfd(): void {
+    if (this.pidfd !== undefined) closeFd(this.pidfd);
+    this.pidfd = undefined;
+    this.state = 'closed';
+  }
+}
+
+/** The policy's session, closing the client's pidfd with it. */
+class ClientSession implements MailSession {
+  readonly decision$: Observable<Decision>;
+
+  constructor(
+    private readonly inner: MailSession,
+    private readonly mail: ClientMail,
+  ) {
+    this.decision$ = inner.decision$;
+  }
+
+  close(): MailState {
+    const state = this.inner.close();
+    this.mail.closePidfd();
+    return state;
+  }
 }
 
 /**
@@ -41,20 +76,7 @@ function lazyPidfd(client: Client): { get(): number | undefined; close(): void }
  * called more than once.
  */
 export function runPolicy(policy: Policy, client: Client, request: QmqpRequest): PolicyRun {
-  const pidfd = lazyPidfd(client);
-  const inner = policy.open(client.listener.handler, {
-    sender: request.sender,
-    recipients: request.recipients,
-    credentials: client.credentials,
-    peerPidfd: pidfd.get,
-  });
-  const session: MailSession = {
-    decision$: inner.decision$,
-    close: () => {
-      const state = inner.close();
-      pidfd.close();
-      return state;
-    },
-  };
+  const mail = new ClientMail(client, request);
+  const session = new ClientSession(policy.open(client.listener.handler, mail), mail);
   return { session, decision$: session.decision$ };
 }

@@ -8,15 +8,15 @@
 // operators cancelOn and idleTimeout, the end of a mail (Pond record, log
 // line, metrics, answer) is the one operator finishMail, and serveClient
 // itself is one Observable (not mergeMap → catchError → finalize).
-import { EMPTY, Observable, tap } from '../rx.js';
+import { EMPTY, Observable, tap, type Subscriber } from '../rx.js';
 import { logDomain } from '../log.js';
-import { isRelayingAction, type Policy } from '../policy.js';
+import type { Policy } from '../policy.js';
 import { describeNetstringError, type NetstringReadResult } from '../protocol/netstring-reader.js';
 import { parseQmqpRequest, type QmqpRequest } from '../protocol/qmqp.js';
 import type { ServerBackoff } from '../actions/server-backoff.js';
 import { stopKeeping } from '../streams/client-socket.js';
 import { systemErrorText } from '../native/linux.js';
-import type { ReceiveBudget } from '../streams/receive-budget.js';
+import type { BudgetShare, ReceiveBudget } from '../streams/receive-budget.js';
 import type { Timeouts } from '../timeouts.js';
 import { cancelOn } from './cancel-on.js';
 import { clientGone } from './client-gone.js';
@@ -26,7 +26,7 @@ import { receiveRequest } from './receive-request.js';
 import type { Client } from '../client.js';
 import { gauges } from '../metrics.js';
 import { messageTooLarge } from '../protocol/responses.js';
-import { finishMail, type Canceled, type MailProgress } from './finish-mail.js';
+import { finishMail, MailProgress } from './finish-mail.js';
 import type { MailLogger } from './pond-log.js';
 import { respond } from './respond.js';
 import { runPolicy } from './run-policy.js';
@@ -54,14 +54,11 @@ export interface ServeOptions {
  */
 function processMail(client: Client, request: QmqpRequest, unread: Buffer, options: ServeOptions): Observable<never> {
   const { session, decision$ } = runPolicy(options.policy, client, request);
-  const progress: MailProgress = { decision: undefined, relaying: false };
+  const progress = new MailProgress();
   return decision$.pipe(
-    tap((decision) => {
-      progress.decision = decision.kind === 'action' ? decision.action : 'script-failed';
-      progress.relaying = decision.kind === 'action' && isRelayingAction(decision.action);
-    }),
+    tap(progress),
     executeAction(client, request, options),
-    cancelOn(clientGone(client, unread, options.shutdown$), (reason): Canceled => ({ kind: 'canceled', reason, relayed: progress.relaying })),
+    cancelOn(clientGone(client, unread, options.shutdown$), progress.canceled.bind(progress)),
     finishMail({ client, request, session, progress, mailLog: options.mailLog }),
   );
 }
@@ -75,6 +72,89 @@ function serveRequest(client: Client, read: NetstringReadResult, options: ServeO
   }
   const parsed = parseQmqpRequest(read.payload);
   return parsed.kind === 'request' ? processMail(client, parsed.request, read.unread, options) : respond(client, parseFailureResponse(parsed));
+}
+
+/**
+ * One connection's subscription to serveClient, its event handlers as
+ * methods (every connection runs them; a method keeps its optimised code
+ * through a full collection in a quiet pause, a function literal created
+ * per connection loses it when none of its closures is alive).  The
+ * observer of the request read, and the teardown that ends the connection.
+ */
+class Connection {
+  // complete once the request is read (or the reading ended without one) and its answer is written
+  private reading = true;
+  private answering = false;
+  private readonly share: BudgetShare;
+
+  constructor(
+    private readonly client: Client,
+    private readonly options: ServeOptions,
+    private readonly subscriber: Subscriber<never>,
+  ) {
+    gauges.connectionsInFlight++;
+    const socket = client.socket;
+    this.share = options.receiveBudget.open(socket);
+    subscriber.add(receiveRequest(socket, this.share, options.timeouts.receiveIdleMs, client.listener.maxSize).subscribe(this));
+    // a client still sending its request when the daemon stops is dropped
+    // without an answer (a mail in flight is cancelled by processMail itself,
+    // with its Pond record); otherwise a client trickling bytes would hold
+    // the shutdown for as long as it likes
+    subscriber.add(options.shutdown$.subscribe(new ConnectionWatch(this)));
+    subscriber.add(this);
+  }
+
+  /** The request read: answer it. */
+  next(read: NetstringReadResult): void {
+    stopKeeping(this.client.socket);
+    this.answering = true;
+    this.subscriber.add(serveRequest(this.client, read, this.options).subscribe(new ConnectionWatch(this)));
+  }
+
+  /** The socket failed while the request was read, or while it was answered. */
+  error(e: unknown): void {
+    if ((e as NodeJS.ErrnoException).code !== 'ECONNRESET') logDomain(this.client.domain, `read() failed: ${systemErrorText(e)}`);
+    this.subscriber.complete();
+  }
+
+  /** The reading is over. */
+  complete(): void {
+    this.reading = false;
+    if (!this.answering) this.subscriber.complete();
+  }
+
+  answered(): void {
+    this.answering = false;
+    if (!this.reading) this.subscriber.complete();
+  }
+
+  shutdown(): void {
+    if (!this.answering) this.subscriber.complete();
+  }
+
+  /** The stream ends: the connection is closed. */
+  unsubscribe(): void {
+    gauges.connectionsInFlight--;
+    this.share.release();
+    this.client.socket.destroy();
+  }
+}
+
+/** The observer of a connection's answer (error, complete) and of the daemon's shutdown (next). */
+class ConnectionWatch {
+  constructor(private readonly connection: Connection) {}
+
+  next(): void {
+    this.connection.shutdown();
+  }
+
+  error(e: unknown): void {
+    this.connection.error(e);
+  }
+
+  complete(): void {
+    this.connection.answered();
+  }
 }
 
 /**
@@ -94,52 +174,10 @@ function serveRequest(client: Client, read: NetstringReadResult, options: ServeO
  * either way the socket is destroyed and the budget share released.
  */
 export function serveClient(client: Client, options: ServeOptions): Observable<never> {
-  return new Observable<never>((subscriber) => {
-    const { socket, listener } = client;
-    gauges.connectionsInFlight++;
-    const share = options.receiveBudget.open(socket);
-    const failed = (e: unknown): void => {
-      if ((e as NodeJS.ErrnoException).code !== 'ECONNRESET') logDomain(client.domain, `read() failed: ${systemErrorText(e)}`);
-      subscriber.complete();
-    };
-    // complete once the request is read (or the reading ended without one) and its answer is written
-    let reading = true;
-    let answering = false;
-    subscriber.add(
-      receiveRequest(socket, share, options.timeouts.receiveIdleMs, listener.maxSize).subscribe({
-        next: (read) => {
-          stopKeeping(socket);
-          answering = true;
-          subscriber.add(
-            serveRequest(client, read, options).subscribe({
-              error: failed,
-              complete: () => {
-                answering = false;
-                if (!reading) subscriber.complete();
-              },
-            }),
-          );
-        },
-        error: failed,
-        complete: () => {
-          reading = false;
-          if (!answering) subscriber.complete();
-        },
-      }),
-    );
-    // a client still sending its request when the daemon stops is dropped
-    // without an answer (a mail in flight is cancelled by processMail itself,
-    // with its Pond record); otherwise a client trickling bytes would hold
-    // the shutdown for as long as it likes
-    subscriber.add(
-      options.shutdown$.subscribe(() => {
-        if (!answering) subscriber.complete();
-      }),
-    );
-    subscriber.add(() => {
-      gauges.connectionsInFlight--;
-      share.release();
-      socket.destroy();
-    });
-  });
+  // a bound module function, not a literal per connection (see Connection)
+  return new Observable<never>(subscribeConnection.bind(undefined, client, options));
+}
+
+function subscribeConnection(client: Client, options: ServeOptions, subscriber: Subscriber<never>): void {
+  new Connection(client, options, subscriber);
 }
