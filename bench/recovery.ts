@@ -1,8 +1,9 @@
 // `npm run bench:recovery`: what the first mails after a burst and a pause
 // cost.  After a 16 MiB × 8 round the bytes in flight fall back to nothing
 // and the memory releaser runs full collections (src/streams/release-memory.ts);
-// a full collection drops the optimised code of every function none of
-// whose closures is alive, and the next mails pay for compiling it again.
+// such a collection makes V8 drop the optimised code of many functions of
+// the mail path (code that refers to objects which died in the pause), and
+// the next mails pay for compiling it again.
 // Per relay: 2 KB × 8 warm-up, steady phases of 0.5 s, the burst, a pause
 // for the releaser, then phases of 0.5 s; the daemon's CPU per mail in each.
 //   npm run bench:recovery [-- --rounds N]
