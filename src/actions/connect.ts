@@ -80,13 +80,12 @@ interface AttemptSocket extends Socket {
 }
 
 // The listeners and the timer's callback are functions of this module, the
-// same for every attempt (Node calls a listener with the socket as `this`):
-// V8 keeps the optimised code of a function only while one of its closures
-// lives, and closures made per mail are all dead after a full collection in
-// a quiet pause (src/streams/release-memory.ts), so the next burst would
-// run them unoptimised again.  The attempt's own work is done by methods.
-// (Their code can still be dropped when objects it embeds die: see
-// releaseAfterStartup in src/streams/release-memory.ts.)
+// same for every attempt (Node calls a listener with the socket as `this`),
+// and the attempt's own work is done by methods: no closures are made per
+// mail (about 18 before).  Measured: 0.97x the CPU per 1 MiB mail, no
+// change at 2 KB.  It does not keep the optimised code through a full
+// collection in a quiet pause, as hoped: see releaseAfterStartup in
+// src/streams/release-memory.ts.
 function onSocketError(this: AttemptSocket, e: NodeJS.ErrnoException): void {
   this[ATTEMPT].failed(e);
 }

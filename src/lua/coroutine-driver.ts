@@ -101,9 +101,8 @@ export class CoroutineDriver {
    * Subscription.  Unsubscribing abandons it.
    */
   run$<T>(id: number, coroutine: Coroutine<T>): Observable<T> {
-    // a bound method and a class, not literals per mail: a method keeps its
-    // optimised code while no mail is in flight, a function literal created
-    // per mail loses it in a full collection that finds none of its closures
+    // a bound method and a class, not function literals made per mail
+    // (see src/operators/serve-client.ts, Connection)
     return new Observable<T>((this.subscribeRun<T>).bind(this, id, coroutine));
   }
 

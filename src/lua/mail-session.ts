@@ -52,9 +52,7 @@ export function openMailSession(context: MailSessionContext, listener: number, m
 
 /**
  * One mail's session; also the Coroutine its handler runs as.  A class, not
- * closures per mail: its methods keep their optimised code while no mail
- * is in flight (a full collection drops that of a function literal none
- * of whose closures is alive).
+ * closures made per mail (see src/operators/serve-client.ts, Connection).
  */
 class LuaMailSession implements MailSession, Coroutine<Decision> {
   readonly decision$: Observable<Decision>;

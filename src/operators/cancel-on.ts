@@ -11,8 +11,7 @@ import { Observable, type OperatorFunction, type Subscriber } from '../rx.js';
  * operator: a mail goes through it once, and the four operators cost a
  * measurable share of the per-connection work (about 3 µs and 2 KB).
  * Its parts are methods and bound module functions, not function literals
- * created per mail (whose optimised code a full collection drops when no
- * mail is in flight).
+ * created per mail (see serve-client.ts, Connection).
  */
 export function cancelOn<T, C, U = T>(cancel$: Observable<C>, canceled: (cause: C) => U): OperatorFunction<T, T | U> {
   return (raceWith<T, C, U>).bind(undefined, cancel$, canceled);

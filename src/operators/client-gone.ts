@@ -29,9 +29,8 @@ function subscribeGone(socket: Socket, unread: Buffer, shutdown$: Observable<unk
 }
 
 /**
- * One subscription's listeners; the work is in methods, which keep their
- * optimised code while no mail is in flight (a function literal created
- * per mail loses it in a full collection that finds none of its closures).
+ * One subscription's listeners; the work is in methods, not closures made
+ * per mail (see serve-client.ts, Connection).
  */
 class GoneWatch {
   private readonly onGone = this.gone.bind(this);

@@ -19,8 +19,8 @@ export type Canceled = Extract<MailResult, { readonly kind: 'canceled' }>;
 /**
  * What is known of a mail while its action runs: the observer of the
  * policy's decisions (`tap(progress)`), and what cancelOn makes of the
- * client going (`progress.canceled`).  A class: its methods keep their
- * optimised code while no mail is in flight (see serve-client.ts).
+ * client going (`progress.canceled`).  A class, not closures made per
+ * mail (see serve-client.ts, Connection).
  */
 export class MailProgress {
   /** What the policy decided, once it did. */

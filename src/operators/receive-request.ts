@@ -5,11 +5,9 @@ import { NetstringReader, type NetstringReadResult } from '../protocol/netstring
 import type { BudgetShare } from '../streams/receive-budget.js';
 
 /**
- * The state of one subscription, its event handlers as methods: every
- * connection runs them, and a method (alive on the prototype) keeps its
- * optimised code through a full collection in a quiet pause, where a
- * function literal created per connection loses it when none of its
- * closures is alive (the next connections would pay for compiling again).
+ * The state of one subscription, its event handlers as methods rather
+ * than function literals made per connection (see serve-client.ts,
+ * Connection).
  */
 class RequestRead {
   private readonly reader: NetstringReader;

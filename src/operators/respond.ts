@@ -19,7 +19,7 @@ import type { Client } from '../client.js';
  * when its stream ends.
  */
 export function respond(client: Client, response: ResponseText): Observable<never> {
-  // a bound module function, not a literal per mail (its optimised code stays while no mail is in flight)
+  // a bound module function, not a literal per mail (see serve-client.ts, Connection)
   return new Observable<never>(writeResponse.bind(undefined, client, response));
 }
 

@@ -14,8 +14,7 @@ export interface PolicyRun {
 /**
  * What the policy may know of the mail; the client's pidfd is opened only
  * if the policy asks (m.cgroup) and closed with the mail.  A class, not
- * an object of closures: its methods keep their optimised code while no
- * mail is in flight (see serve-client.ts).
+ * an object of closures made per mail (see serve-client.ts, Connection).
  */
 class ClientMail implements MailInput {
   readonly sender: string;

@@ -81,10 +81,9 @@ const REDUCE_PAUSE_MS = 100;
  * collection, then the C heap is trimmed.  Measured here: 80 → 72 MB
  * resident for an idle daemon with the trim alone, 75 → 63 MB with both.
  *
- * Not done again after load: a full collection in a quiet pause finds no
- * closure of the functions made anew for each mail alive, and V8 keeps a
- * function's optimised code only while one of its closures lives, so the
- * next burst runs unoptimised until about 180 functions are compiled again
+ * Not done again after load: a full collection in a quiet pause makes V8
+ * drop the optimised code of much of the mail path, so the next burst
+ * runs unoptimised until about 100-180 functions are compiled again
  * (measured: after this reduction in a 4 s pause, 2 KB mails cost 2-4x the
  * CPU in the first half second and 1.2-1.9 CPU-seconds more in all; the
  * young generation it shrank grew back within about 2 s).  So the
@@ -92,12 +91,14 @@ const REDUCE_PAUSE_MS = 100;
  * follows the collections V8 makes itself during a burst of large mails,
  * and the collection of the release after such a burst.)
  *
- * Closures are not the whole of it: with the relay attempt and the
- * gathered write made of methods (src/actions/connect.ts), a full
- * collection (gc()) 4 s after load still marked 66-72 optimised functions
- * for deoptimisation with the reason "weak objects" (objects their code
- * embeds died), module functions, methods and Node's own stream code among
- * them, and the next 2 s of 2 KB mails compiled 103-169 functions again
+ * Why: optimised code holds the objects it was specialised on weakly, and
+ * objects made per mail die in the pause.  It is not only closures made
+ * per mail (whose code V8 keeps only while one of them lives): with the
+ * mail path's stages made of methods (src/actions/connect.ts,
+ * src/operators/serve-client.ts), a full collection (gc()) 4 s after load
+ * still marked 66-72 optimised functions for deoptimisation with the
+ * reason "weak objects", module functions, methods and Node's own stream
+ * code among them, and the next 2 s of 2 KB mails compiled 103-169 functions again
  * (`--trace-opt --trace-deopt`; `--retain-maps-for-n-gc=1000` changed
  * nothing); this memory-reducing collection: 136.  Tried: this reduction
  * 2 s after the last mail, without the flags of main.ts's first line,

@@ -7,11 +7,7 @@
 // callbacks per batch.
 //
 // A write is an object whose methods do the work, not a set of closures
-// made per write: V8 keeps a function's optimised code only while one of
-// its closures is alive, and per-mail closures are all dead after a full
-// collection in a quiet pause (src/streams/release-memory.ts), so the next
-// burst would run them unoptimised again.  Methods of a class and the
-// functions of this module are always alive.  (The write's callback is a
+// made per write (see src/actions/connect.ts).  (The write's callback is a
 // bound method: a bound function has no code of its own.)
 import type { Writable } from 'node:stream';
 import { Observable, type Subscriber } from '../rx.js';
