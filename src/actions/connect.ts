@@ -224,35 +224,21 @@ class ServerAttempt implements WriteListener {
   }
 }
 
-/**
- * relayToServer's Observable: each subscription is one ServerAttempt.
- * RxJS calls `_subscribe` for a subscription (in place of the function
- * `new Observable(f)` is given), so no closure is made per mail.
- */
-class RelayToServer extends Observable<RelayAttempt> {
-  constructor(
-    private readonly address: SocketAddress,
-    private readonly request: readonly Buffer[],
-    private readonly timeouts: RelayTimeouts,
-  ) {
-    super();
+/** One subscription to relayToServer: opens the socket and starts a ServerAttempt (its teardown). */
+function subscribeRelay(address: SocketAddress, request: readonly Buffer[], timeouts: RelayTimeouts, subscriber: Subscriber<RelayAttempt>): ServerAttempt | undefined {
+  let socket: Socket;
+  try {
+    socket = openSocket(address);
+  } catch (e) {
+    subscriber.next({ kind: 'not-sent', result: { response: Responses.connectFailed, log: [(e as Error).message] } });
+    subscriber.complete();
+    return undefined;
   }
-
-  protected _subscribe(subscriber: Subscriber<RelayAttempt>): ServerAttempt | undefined {
-    let socket: Socket;
-    try {
-      socket = openSocket(this.address);
-    } catch (e) {
-      subscriber.next({ kind: 'not-sent', result: { response: Responses.connectFailed, log: [(e as Error).message] } });
-      subscriber.complete();
-      return undefined;
-    }
-    const attempt = new ServerAttempt(subscriber, socket as AttemptSocket, this.request, this.timeouts);
-    // a Unix socket is connected (or refused) by the connect call itself,
-    // only its callback waits for the next loop turn: no timer needed
-    attempt.start(this.address.family !== 'unix');
-    return attempt;
-  }
+  const attempt = new ServerAttempt(subscriber, socket as AttemptSocket, request, timeouts);
+  // a Unix socket is connected (or refused) by the connect call itself,
+  // only its callback waits for the next loop turn: no timer needed
+  attempt.start(address.family !== 'unix');
+  return attempt;
 }
 
 /**
@@ -277,5 +263,6 @@ class RelayToServer extends Observable<RelayAttempt> {
  * an object with methods (ServerAttempt) rather than closures per mail.
  */
 export function relayToServer(address: SocketAddress, request: readonly Buffer[], timeouts: RelayTimeouts): Observable<RelayAttempt> {
-  return new RelayToServer(address, request, timeouts);
+  // a bound module function, not a literal per mail
+  return new Observable<RelayAttempt>(subscribeRelay.bind(undefined, address, request, timeouts));
 }

@@ -4,7 +4,7 @@ import type { Writable } from 'node:stream';
 import type { Observable } from '../rx.js';
 import { systemErrorText } from '../native/linux.js';
 import { Responses } from '../protocol/responses.js';
-import { GatheredWriteObservable, type WriteOutcome } from '../streams/write-pieces.js';
+import { gatheredWrite$, type WriteOutcome } from '../streams/write-pieces.js';
 import { ActionFailure } from './action-result.js';
 
 /** The `Zrelay failed` failure with its log line. */
@@ -24,5 +24,5 @@ export function writeFailure(outcome: Exclude<WriteOutcome, undefined>): ActionF
  * Unsubscribing stops watching the write (the caller closes the stream).
  */
 export function sendRequest(stream: Writable, request: readonly Buffer[], stallMs: number): Observable<never> {
-  return new GatheredWriteObservable(stream, request, stallMs, writeFailure);
+  return gatheredWrite$(stream, request, stallMs, writeFailure);
 }

@@ -137,20 +137,25 @@ class WriteSubscriber implements WriteListener {
  * `fail(outcome)` when the write fails or stalls (see writeGathered).
  * Unsubscribing stops watching the write (the caller closes the stream).
  */
-export class GatheredWriteObservable extends Observable<never> {
-  constructor(
-    private readonly stream: Writable,
-    private readonly pieces: readonly Buffer[],
-    private readonly stallMs: number | undefined,
-    private readonly fail: (outcome: Exclude<WriteOutcome, undefined>) => unknown,
-  ) {
-    super();
-  }
+export function gatheredWrite$(
+  stream: Writable,
+  pieces: readonly Buffer[],
+  stallMs: number | undefined,
+  fail: (outcome: Exclude<WriteOutcome, undefined>) => unknown,
+): Observable<never> {
+  // a bound module function, not a literal per write
+  return new Observable<never>(subscribeWrite.bind(undefined, stream, pieces, stallMs, fail));
+}
 
-  /** What RxJS runs for each subscription (in place of the function `new Observable(f)` is given); the write is the teardown. */
-  protected _subscribe(subscriber: Subscriber<never>): GatheredWrite {
-    return writeGathered(this.stream, this.pieces, this.stallMs, new WriteSubscriber(subscriber, this.fail));
-  }
+/** One subscription to gatheredWrite$: the write is its teardown. */
+function subscribeWrite(
+  stream: Writable,
+  pieces: readonly Buffer[],
+  stallMs: number | undefined,
+  fail: (outcome: Exclude<WriteOutcome, undefined>) => unknown,
+  subscriber: Subscriber<never>,
+): GatheredWrite {
+  return writeGathered(stream, pieces, stallMs, new WriteSubscriber(subscriber, fail));
 }
 
 function itself(error: Error | 'stalled'): unknown {
@@ -159,5 +164,5 @@ function itself(error: Error | 'stalled'): unknown {
 
 /** Writes `pieces` as one gathered write; emits nothing, completes once all is written, errors with the write's error. */
 export function writePieces(stream: Writable, pieces: readonly Buffer[]): Observable<never> {
-  return new GatheredWriteObservable(stream, pieces, undefined, itself);
+  return gatheredWrite$(stream, pieces, undefined, itself);
 }
