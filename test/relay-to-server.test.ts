@@ -119,6 +119,70 @@ describe('relayToServer', () => {
     assert.deepEqual(seen, []);
   });
 
+  /** A server that answers with `answer()` after the first chunk of the request, then reads the rest 100 ms later. */
+  function answersEarly(name: string, answer: (socket: Socket) => void): Promise<string> {
+    return server(name, (socket) => {
+      socket.once('data', () => {
+        socket.pause();
+        answer(socket);
+        setTimeout(() => socket.resume(), 100);
+      });
+    });
+  }
+
+  it('reads an answer sent before the whole request was read, once the request is written', async () => {
+    // 4 MiB: the write is still under way when the answer arrives
+    const path = await answersEarly('early.sock', (socket) => socket.write(netstring('Kearly')));
+    assert.deepEqual(await firstValueFrom(relayToServer(parseNumericAddress(path, 628), bigRequest(4), TIMEOUTS)), {
+      kind: 'answered',
+      result: { response: 'Kearly' },
+    });
+  });
+
+  it('reads an early answer in pieces followed by the end of the server side', async () => {
+    const path = await answersEarly('early-pieces.sock', (socket) => {
+      socket.write('6:K');
+      setTimeout(() => socket.end('piece,'), 20);
+    });
+    assert.deepEqual(await firstValueFrom(relayToServer(parseNumericAddress(path, 628), bigRequest(4), TIMEOUTS)), {
+      kind: 'answered',
+      result: { response: 'Kpiece' },
+    });
+    const incomplete = await answersEarly('early-incomplete.sock', (socket) => socket.end('6:K'));
+    assert.deepEqual(await firstValueFrom(relayToServer(parseNumericAddress(incomplete, 628), bigRequest(4), TIMEOUTS)), {
+      kind: 'sent',
+      result: { response: 'Zrelay failed', log: ['Peer closed the socket prematurely'] },
+    });
+  });
+
+  it('decides an early flood of bytes by its first bytes, as the reader does', async () => {
+    const flood = Buffer.alloc(1024 * 1024, 0x31);
+    const digits = await answersEarly('early-digits.sock', (socket) => socket.write(flood));
+    assert.deepEqual(await firstValueFrom(relayToServer(parseNumericAddress(digits, 628), bigRequest(4), TIMEOUTS)), {
+      kind: 'sent',
+      result: { response: 'Zrelay failed', log: ['Malformed netstring'] },
+    });
+    const long = await answersEarly('early-long.sock', (socket) => socket.write(Buffer.concat([netstring('K' + 'x'.repeat(255)), flood])));
+    assert.deepEqual(await firstValueFrom(relayToServer(parseNumericAddress(long, 628), bigRequest(4), TIMEOUTS)), {
+      kind: 'answered',
+      result: { response: 'K' + 'x'.repeat(255) },
+    });
+  });
+
+  it('reads an answer longer than one read of the answer buffer after a short first piece', async () => {
+    // the first read holds 4 bytes, the next one 256 + 1 + 2048 (more than a read of the answer buffer takes)
+    const path = await server('long.sock', (socket) => {
+      socket.once('data', () => {
+        socket.write('256:');
+        setTimeout(() => socket.write(Buffer.concat([Buffer.from('D' + 'y'.repeat(255) + ','), Buffer.alloc(2048, 0x7a)])), 50);
+      });
+    });
+    assert.deepEqual(await firstValueFrom(relayToServer(parseNumericAddress(path, 628), [netstring('x')], TIMEOUTS)), {
+      kind: 'answered',
+      result: { response: 'D' + 'y'.repeat(255) },
+    });
+  });
+
   it('reads an answer that arrives in pieces, and reports a premature close after the request as sent', async () => {
     const pieces = await server('pieces.sock', (socket) => {
       socket.once('data', () => {

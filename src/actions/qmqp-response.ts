@@ -13,6 +13,13 @@ import { relayFailed } from './send-request.js';
 /** The longest answer netstring read. */
 export const MAX_RESPONSE = 256;
 
+/**
+ * The most bytes of an answer the reader looks at before it decides: a
+ * header of at most 32 bytes up to the colon, then at most MAX_RESPONSE
+ * bytes and the comma.  Bytes after these change nothing.
+ */
+export const ANSWER_DECIDED_WITHIN = 32 + MAX_RESPONSE + 1;
+
 /** EOF before the answer was complete. */
 export const PREMATURE_CLOSE = 'Peer closed the socket prematurely';
 
@@ -32,23 +39,24 @@ export function qmqpAnswer(result: NetstringReadResult): ActionResult | ActionFa
 }
 
 /**
- * The answer when `chunk` is exactly one complete netstring of at most 256
- * bytes (`N:payload,`, how servers answer), else undefined: then the
- * NetstringReader decides, byte for byte as the original reads.  Saves
- * the reader's allocations on every relayed mail; same result.
+ * The answer when `chunk`'s first `length` bytes are exactly one complete
+ * netstring of at most 256 bytes (`N:payload,`, how servers answer), else
+ * undefined: then the NetstringReader decides, byte for byte as the
+ * original reads.  Saves the reader's allocations on every relayed mail;
+ * same result.
  */
-export function wholeAnswer(chunk: Buffer): ActionResult | undefined {
-  const end = chunk.length - 1;
-  let length = 0;
+export function wholeAnswer(chunk: Buffer, length: number = chunk.length): ActionResult | undefined {
+  const end = length - 1;
+  let announced = 0;
   let colon = 0;
   for (; colon < end; colon++) {
     const b = chunk[colon]!;
     if (b < 0x30 || b > 0x39) break;
-    length = length * 10 + (b - 0x30);
-    if (length > MAX_RESPONSE) return undefined;
+    announced = announced * 10 + (b - 0x30);
+    if (announced > MAX_RESPONSE) return undefined;
   }
   // the original looks for the colon in the first 32 bytes only
-  if (colon === 0 || colon >= 32 || chunk[colon] !== 0x3a || colon + length + 1 !== end || chunk[end] !== 0x2c) return undefined;
+  if (colon === 0 || colon >= 32 || chunk[colon] !== 0x3a || colon + announced + 1 !== end || chunk[end] !== 0x2c) return undefined;
   const code = chunk[colon + 1];
   if (code !== 0x4b && code !== 0x5a && code !== 0x44) return MALFORMED_RESPONSE;
   return { response: chunk.toString('latin1', colon + 1, end) };
