@@ -101,6 +101,37 @@ describe('netstring reader', () => {
     assert.equal(readChunked(Buffer.from('3:Kok;'), [], 256)?.kind, 'malformed');
   });
 
+  it('keeps chunks that continue each other in memory as one view of them, others as pieces of their own, never copying', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 300 }), fc.array(fc.nat(400), { maxLength: 10 }), fc.array(fc.boolean(), { maxLength: 12 }), (payload, cuts, apart) => {
+        const bytes = encodeNetstring(Buffer.from(payload));
+        // the chunks of one read window each, or each in memory of its own where `apart` says so
+        const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].filter((c) => c > 0 && c < bytes.length).sort((a, b) => a - b);
+        const bounds = [0, ...points, bytes.length];
+        const chunks = bounds.slice(1).map((end, i) => {
+          const view = bytes.subarray(bounds[i], end);
+          return apart[i] === true ? Buffer.from(view) : view;
+        });
+        const reader = new NetstringReader(1024);
+        let result: NetstringReadResult | undefined;
+        for (const chunk of chunks) result ??= reader.push(chunk);
+        assert.equal(result?.kind, 'complete');
+        if (result?.kind !== 'complete') return;
+        const pieces = result.payload.pieces;
+        assert.deepEqual(Buffer.concat(pieces), Buffer.from(payload));
+        // every piece is a view of received memory (the encoded bytes, or one chunk kept apart), not a copy
+        const inside = (piece: Buffer, c: Buffer): boolean => piece.buffer === c.buffer && piece.byteOffset >= c.byteOffset && piece.byteOffset + piece.length <= c.byteOffset + c.length;
+        for (const piece of pieces) assert.ok(inside(piece, bytes) || chunks.some((c) => inside(piece, c)), 'a piece is not a view of what was received');
+        // no two consecutive pieces continue each other
+        for (let i = 1; i < pieces.length; i++) {
+          const [a, b] = [pieces[i - 1]!, pieces[i]!];
+          assert.ok(!(a.buffer === b.buffer && a.byteOffset + a.length === b.byteOffset), `pieces ${i - 1} and ${i} continue each other`);
+        }
+        if (!apart.some((a) => a)) assert.equal(pieces.length, 1, 'the chunks of one buffer make one piece');
+      }),
+    );
+  });
+
   it('leaves bytes after a long payload unread', () => {
     const r = readChunked(Buffer.from('40:' + 'x'.repeat(40) + ',extra'), [], 100);
     assert.equal(r?.kind, 'complete');

@@ -2,11 +2,20 @@
 // the chunks of one connection never overlap another's (or the window the
 // next read goes to), what a connection holds grows with what it sent,
 // and the relayed bytes are exactly the received ones, also when slabs
-// are reused under concurrent large mails.
+// are reused under concurrent large mails.  A large request arrives in
+// few reads: windows are never cut short at a slab's end, and reads that
+// continue each other in memory become one piece of the request.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { acceptConnection } from '../src/native/linux.js';
+import { receiveRequest } from '../src/operators/receive-request.js';
+import type { NetstringReadResult } from '../src/protocol/netstring-reader.js';
+import { acceptedSocket, receiveArea } from '../src/streams/client-socket.js';
+import { bindListeningFd, closeListener } from '../src/streams/listener.js';
+import { ReceiveBudget } from '../src/streams/receive-budget.js';
 import { ReceiveArea } from '../src/streams/receive-pool.js';
 import { luaString, removeDir, startDaemon, tempDir, type RunningDaemon } from './helpers/daemon.js';
 import { downstreamServer, exchange, qmqpRequest, type DownstreamServer } from './helpers/qmqp.js';
@@ -57,6 +66,58 @@ describe('receive pool', () => {
     large.release();
   });
 
+  it('reads a large request in reads as large as what arrived, once the windows have grown', () => {
+    // a fast client: every read returns what its send buffer held (here 200 000 bytes), or less if the window is smaller
+    const area = new ReceiveArea();
+    const total = (1 << 20) + 100;
+    area.expectEnd(total);
+    let received = 0;
+    const sizes: number[] = [];
+    while (received < total) {
+      const n = Math.min(area.next().length, 200_000, total - received);
+      read(area, n, 7);
+      received += n;
+      sizes.push(n);
+      assert.ok(area.reservedBytes <= 2 * received + 16 * 1024, `${area.reservedBytes} held after ${received} received`);
+    }
+    // 16 + 32 + 64 + 128 KiB while growing, then one read for each 200 000 bytes
+    assert.ok(sizes.length <= 9, `1 MiB took ${sizes.length} reads: ${sizes.join(' ')}`);
+    assert.ok(sizes.slice(4, -1).every((n) => n === 200_000), `reads after the first 240 KiB were split: ${sizes.join(' ')}`);
+    area.release();
+  });
+
+  it('never cuts a window short where a slab ends: a window that does not fit comes from another slab', () => {
+    // other connections have carved the slab being carved, some more, some less
+    const others: ReceiveArea[] = [];
+    for (let i = 0; i < 7; i++) {
+      others.push(new ReceiveArea());
+      const large = new ReceiveArea();
+      const windows: number[] = [];
+      // a client faster than the reads: each fills its window (752 KiB in all, across slab ends)
+      for (let k = 0; k < 6; k++) windows.push(read(large, large.next().length, 8).length);
+      assert.deepEqual(windows, [16, 32, 64, 128, 256, 256].map((n) => n * 1024));
+      others.push(large);
+    }
+    for (const area of others) area.release();
+  });
+
+  it('takes windows no larger than what the announced request still needs, and an announcement does not enlarge them', () => {
+    const area = new ReceiveArea();
+    read(area, 16 * 1024, 1);
+    // a request of 16 MiB announced after 16 KiB: the next window still grows only with what was received
+    area.expectEnd(16 << 20);
+    assert.ok(area.next().length <= 32 * 1024, `a window of ${area.next().length} after 16 KiB received`);
+    assert.ok(area.reservedBytes <= 48 * 1024, `${area.reservedBytes} held after 16 KiB received`);
+    area.release();
+    // a request that needs 20 000 bytes more: the window is one byte larger than that, no more
+    const short = new ReceiveArea();
+    read(short, 16 * 1024, 1);
+    read(short, short.next().length, 1);
+    short.expectEnd(3 * 16 * 1024 + 20_000);
+    assert.equal(short.next().length, 20_001);
+    short.release();
+  });
+
   it('keeps no more after the request is complete: later reads reuse the last window', () => {
     const area = new ReceiveArea();
     const request = read(area, 5000, 3);
@@ -81,6 +142,80 @@ describe('receive pool', () => {
     }
     assert.ok(seen.has(memory), 'the released slab was not reused');
     assert.ok(seen.size <= 2, `${seen.size} slabs for one connection at a time`);
+  });
+});
+
+describe('reading a request through a real socket', () => {
+  const dir = tempDir();
+  const path = join(dir, 'listen.sock');
+  let listener: number;
+
+  before(() => {
+    listener = bindListeningFd({ kind: 'path', path });
+  });
+  after(() => {
+    closeListener({ fd: listener, name: 'test', ownFile: undefined, handler: 0, maxSize: 0 });
+    removeDir(dir);
+  });
+
+  /** A client connected to the listener, and the daemon's side of it (reading into the receive pool). */
+  async function connection(): Promise<{ client: Socket; socket: Socket }> {
+    const client = connect({ path });
+    await new Promise<void>((resolve) => client.once('connect', resolve));
+    let fd: number | undefined;
+    for (let i = 0; i < 100 && fd === undefined; i++) {
+      fd = acceptConnection(listener);
+      if (fd === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.ok(fd !== undefined, 'no connection to accept');
+    return { client, socket: acceptedSocket(fd) };
+  }
+
+  /** Sends `request` from a client of the default send buffer; resolves with the accepted side's reads (one 'data' event each) and the result. */
+  async function receive(request: Buffer): Promise<{ reads: number[]; result: NetstringReadResult | undefined }> {
+    const { client, socket } = await connection();
+    const reads: number[] = [];
+    socket.on('data', (chunk: Buffer) => reads.push(chunk.length));
+    const budget = new ReceiveBudget(1 << 30);
+    const result = await new Promise<NetstringReadResult | undefined>((resolve, reject) => {
+      let value: NetstringReadResult | undefined;
+      receiveRequest(socket, budget.open(socket), 5_000, 16 << 20).subscribe({ next: (v) => (value = v), error: reject, complete: () => resolve(value) });
+      client.write(request);
+    });
+    client.destroy();
+    socket.destroy();
+    return { reads, result };
+  }
+
+  it('reads a 1 MiB request in few reads, each of about what the client could queue', async () => {
+    const message = randomBytes(1 << 20);
+    const { reads, result } = await receive(qmqpRequest(message, 'big@example.org', ['r@example.org']));
+    assert.equal(result?.kind, 'complete');
+    if (result?.kind !== 'complete') return;
+    assert.ok(result.payload.length > message.length);
+    // before windows stopped being cut short at slab ends: 13 to 15
+    assert.ok(reads.length <= 9, `${reads.length} reads: ${reads.join(' ')}`);
+    // reads that continue each other in memory (a connection's windows while they grow) are one piece
+    const pieces = result.payload.pieces;
+    assert.ok(pieces.length < reads.length, `${pieces.length} pieces from ${reads.length} reads`);
+    for (let i = 1; i < pieces.length; i++) {
+      const [a, b] = [pieces[i - 1]!, pieces[i]!];
+      assert.ok(!(a.buffer === b.buffer && a.byteOffset + a.length === b.byteOffset), `pieces ${i - 1} and ${i} continue each other`);
+    }
+  });
+
+  it('holds no more than about twice what a client sent that announced far more', async () => {
+    // announces 16 MiB, sends 100 bytes of it, then waits
+    const { client, socket } = await connection();
+    const budget = new ReceiveBudget(1 << 30);
+    const sub = receiveRequest(socket, budget.open(socket), 5_000, 16 << 20).subscribe();
+    const got = new Promise<void>((resolve) => socket.once('data', () => setImmediate(resolve)));
+    client.write(Buffer.concat([Buffer.from(`${16 << 20}:`), Buffer.alloc(100, 0x41)]));
+    await got;
+    assert.ok(receiveArea(socket)!.reservedBytes <= 2 * 111 + 16 * 1024, `${receiveArea(socket)!.reservedBytes} held after 111 bytes`);
+    sub.unsubscribe();
+    client.destroy();
+    socket.destroy();
   });
 });
 

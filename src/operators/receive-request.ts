@@ -3,6 +3,8 @@ import type { Socket } from 'node:net';
 import { Observable, type Subscriber } from '../rx.js';
 import { NetstringReader, type NetstringReadResult } from '../protocol/netstring-reader.js';
 import type { BudgetShare } from '../streams/receive-budget.js';
+import { receiveArea } from '../streams/client-socket.js';
+import type { ReceiveArea } from '../streams/receive-pool.js';
 
 /**
  * The state of one subscription, its event handlers as methods rather
@@ -11,6 +13,8 @@ import type { BudgetShare } from '../streams/receive-budget.js';
  */
 class RequestRead {
   private readonly reader: NetstringReader;
+  /** Where the socket reads into (told where the request ends), if it reads into the receive pool. */
+  private readonly area: ReceiveArea | undefined;
   /** The budget's resumes at the last (re)start of the timer. */
   private resumes: number;
   private readonly timer: NodeJS.Timeout;
@@ -27,6 +31,7 @@ class RequestRead {
     maxSize: number,
   ) {
     this.reader = new NetstringReader(maxSize);
+    this.area = receiveArea(socket);
     this.resumes = share.resumes;
     this.timer = setTimeout(idleTimeUp, idleMs, this);
     socket.on('data', this.onData);
@@ -41,7 +46,10 @@ class RequestRead {
     this.resumes = this.share.resumes;
     this.timer.refresh();
     const result = this.reader.push(chunk);
-    if (result === undefined) return;
+    if (result === undefined) {
+      this.area?.expectEnd(this.reader.end);
+      return;
+    }
     this.subscriber.next(result);
     this.subscriber.complete();
   }

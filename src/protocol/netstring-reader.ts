@@ -2,7 +2,8 @@
 // reads it (docs/protocol.md): a 32-byte header buffer checked on every arrival,
 // then the payload.  Unlike the original, the payload is not reserved from
 // the announced length: it is the list of the received chunks themselves
-// (views, no copy), so memory grows with the bytes actually sent.
+// (views, no copy; chunks that continue each other in memory as one view),
+// so memory grows with the bytes actually sent.
 import { ByteChunks } from './byte-chunks.js';
 
 const HEADER_MAX = 32;
@@ -41,6 +42,8 @@ export class NetstringReader {
   /** Once the header is complete: the payload and its comma still expected. */
   private remaining = -1;
   private readonly pieces: Buffer[] = [];
+  /** Once the header is complete: the netstring's bytes, header and comma included (else Infinity). */
+  end = Infinity;
 
   constructor(private readonly maxLength: number) {}
 
@@ -62,11 +65,27 @@ export class NetstringReader {
       offset = result + 1 - before;
     }
     const take = Math.min(this.remaining, chunk.length - offset);
-    if (take > 0) this.pieces.push(offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take));
+    if (take > 0) this.keep(chunk, offset, take);
     this.remaining -= take;
     offset += take;
     if (this.remaining > 0) return undefined;
     return this.finish(offset < chunk.length ? chunk.subarray(offset) : EMPTY);
+  }
+
+  /**
+   * Keeps `take` bytes of `chunk` from `offset` as a piece of the payload,
+   * or, where they directly continue the last piece in memory (consecutive
+   * reads into one window), as a longer view of that piece: fewer pieces,
+   * fewer buffers in the gathered write that relays them.
+   */
+  private keep(chunk: Buffer, offset: number, take: number): void {
+    const pieces = this.pieces;
+    const last = pieces.length - 1;
+    const previous = last >= 0 ? pieces[last]! : undefined;
+    const start = chunk.byteOffset + offset;
+    if (previous !== undefined && previous.byteOffset + previous.length === start && previous.buffer === chunk.buffer) {
+      pieces[last] = Buffer.from(previous.buffer, previous.byteOffset, previous.length + take);
+    } else pieces.push(offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take));
   }
 
   /** A result, undefined (more header bytes needed), or the colon's index once the header is complete. */
@@ -98,6 +117,7 @@ export class NetstringReader {
     const after = n - colon - 1;
     if (after > length + 1) return GARBAGE;
     this.remaining = length + 1;
+    this.end = colon + 1 + this.remaining;
     return colon;
   }
 

@@ -31,6 +31,11 @@ export function acceptedSocket(fd: number): Socket {
 
 const areas = new WeakMap<Socket, ReceiveArea>();
 
+/** Where `socket` reads into, if it was made by acceptedSocket. */
+export function receiveArea(socket: Socket): ReceiveArea | undefined {
+  return areas.get(socket);
+}
+
 /**
  * The request of `socket` is complete: what it sends from now on is read
  * into the window it already has (only to notice it), not kept.  Nothing
