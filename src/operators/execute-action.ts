@@ -1,30 +1,29 @@
 // Stage: the policy's decision → the answer for the client, by carrying
 // out the action (discard, reject, connect, exec, exec_raw).
-import { mergeMap, map, of, type Observable, type OperatorFunction } from '../rx.js';
+import { Observable, type OperatorFunction, type Subscriber } from '../rx.js';
 import type { ActionResult, RelayReport } from '../actions/action-result.js';
 import { relayToServers, type RelayContext } from '../actions/failover.js';
 import { runExec, runExecRaw } from '../actions/exec.js';
 import { logDomain } from '../log.js';
-import { isRelayingAction, type Action, type Decision, type MailState } from '../policy.js';
+import { isRelayingAction, type Action, type Decision } from '../policy.js';
 import type { QmqpRequest } from '../protocol/qmqp.js';
 import { messageBlock, relayRequest } from '../protocol/relay-request.js';
 import { Responses, type ResponseText } from '../protocol/responses.js';
 import type { Client } from '../client.js';
 
+/** One shape for every answer (`relay` always present): the stages after this one see a single hidden class. */
 export interface Answer {
   readonly response: ResponseText;
   /** A relaying action (connect, exec, exec_raw) was started (Pond traffic). */
   readonly relayed: boolean;
   /** `connect`: which server answered and how many were tried. */
-  readonly relay?: RelayReport;
+  readonly relay: RelayReport | undefined;
 }
 
-function carryOut(action: Action, mail: MailState, client: Client, request: QmqpRequest, context: RelayContext): Observable<ActionResult> {
+/** The action's work, for the actions that have any (the others are answered at once). */
+function carryOut(action: Exclude<Action, { kind: 'discard' | 'reject' }>, decision: Extract<Decision, { kind: 'action' }>, client: Client, request: QmqpRequest, context: RelayContext): Observable<ActionResult> {
+  const mail = decision.mail;
   switch (action.kind) {
-    case 'discard':
-      return of({ response: Responses.discarded });
-    case 'reject':
-      return of({ response: Responses.rejected });
     case 'connect':
       return relayToServers(action, relayRequest(request, mail, client.credentials), context);
     case 'exec':
@@ -38,23 +37,97 @@ function carryOut(action: Action, mail: MailState, client: Client, request: Qmqp
  * For each decision, carries out its action and emits the one Answer it
  * leads to (`Zscript failed` for a failed handler, logged; an action's
  * failure is an answer too, never an error); the action's log lines are
- * written in the client's domain.  Completes when the decisions complete
- * and the action under way has answered.  Unsubscribing abandons the
- * action: `connect` closes its downstream socket, `exec`/`exec_raw`
- * terminate the child (SIGTERM, SIGKILL after `killGraceMs`).
+ * written in the client's domain.  `discard`, `reject` and a failed
+ * handler are answered within the decision's emission.  Completes when
+ * the decisions complete and the actions under way have answered; errors
+ * when the decisions do.  Unsubscribing abandons the action: `connect`
+ * closes its downstream socket, `exec`/`exec_raw` terminate the child
+ * (SIGTERM, SIGKILL after `killGraceMs`).
+ *
+ * The same as mergeMap(decision → action.pipe(map(answer))), without
+ * mergeMap's and map's closures and subscribers per mail: the observers
+ * are the classes below, the subscribe functions bound module functions.
  */
 export function executeAction(client: Client, request: QmqpRequest, context: RelayContext): OperatorFunction<Decision, Answer> {
-  return mergeMap((decision) => {
+  return (actOn).bind(undefined, client, request, context);
+}
+
+function actOn(client: Client, request: QmqpRequest, context: RelayContext, decisions: Observable<Decision>): Observable<Answer> {
+  return new Observable<Answer>(subscribeActions.bind(undefined, decisions, client, request, context));
+}
+
+function subscribeActions(decisions: Observable<Decision>, client: Client, request: QmqpRequest, context: RelayContext, subscriber: Subscriber<Answer>): void {
+  subscriber.add(decisions.subscribe(new DecisionWatch(client, request, context, subscriber)));
+}
+
+/** The observer of the decisions: answers each, counts the actions under way. */
+class DecisionWatch {
+  private running = 0;
+  private decided = false;
+
+  constructor(
+    private readonly client: Client,
+    private readonly request: QmqpRequest,
+    private readonly context: RelayContext,
+    private readonly subscriber: Subscriber<Answer>,
+  ) {}
+
+  next(decision: Decision): void {
+    const { client, request, context } = this;
     if (decision.kind === 'script-failed') {
       logDomain(client.domain, decision.log);
-      return of({ response: Responses.scriptFailed, relayed: false });
+      this.subscriber.next({ response: Responses.scriptFailed, relayed: false, relay: undefined });
+      return;
     }
-    const relayed = isRelayingAction(decision.action);
-    return carryOut(decision.action, decision.mail, client, request, context).pipe(
-      map((result): Answer => {
-        if (result.log !== undefined) for (const line of result.log) logDomain(client.domain, line);
-        return result.relay === undefined ? { response: result.response, relayed } : { response: result.response, relayed, relay: result.relay };
-      }),
-    );
-  });
+    const action = decision.action;
+    if (action.kind === 'discard') return this.subscriber.next({ response: Responses.discarded, relayed: false, relay: undefined });
+    if (action.kind === 'reject') return this.subscriber.next({ response: Responses.rejected, relayed: false, relay: undefined });
+    this.running++;
+    this.subscriber.add(carryOut(action, decision, client, request, context).subscribe(new ActionWatch(this, isRelayingAction(action))));
+  }
+
+  error(e: unknown): void {
+    this.subscriber.error(e);
+  }
+
+  complete(): void {
+    this.decided = true;
+    if (this.running === 0) this.subscriber.complete();
+  }
+
+  /** An action emitted its result. */
+  answer(result: ActionResult, relayed: boolean): void {
+    if (result.log !== undefined) for (const line of result.log) logDomain(this.client.domain, line);
+    this.subscriber.next({ response: result.response, relayed, relay: result.relay });
+  }
+
+  /** An action is over. */
+  ended(): void {
+    this.running--;
+    if (this.decided && this.running === 0) this.subscriber.complete();
+  }
+
+  failed(e: unknown): void {
+    this.subscriber.error(e);
+  }
+}
+
+/** The observer of one action's results. */
+class ActionWatch {
+  constructor(
+    private readonly watch: DecisionWatch,
+    private readonly relayed: boolean,
+  ) {}
+
+  next(result: ActionResult): void {
+    this.watch.answer(result, this.relayed);
+  }
+
+  error(e: unknown): void {
+    this.watch.failed(e);
+  }
+
+  complete(): void {
+    this.watch.ended();
+  }
 }
