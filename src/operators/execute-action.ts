@@ -33,9 +33,14 @@ function carryOut(action: Exclude<Action, { kind: 'discard' | 'reject' }>, decis
   }
 }
 
+/** Told of each decision before its action starts (like tap's observer). */
+export interface DecisionObserver {
+  next(decision: Decision): void;
+}
+
 /**
- * For each decision, carries out its action and emits the one Answer it
- * leads to (`Zscript failed` for a failed handler, logged; an action's
+ * For each decision, tells `seen` of it, carries out its action and emits
+ * the one Answer it leads to (`Zscript failed` for a failed handler, logged; an action's
  * failure is an answer too, never an error); the action's log lines are
  * written in the client's domain.  `discard`, `reject` and a failed
  * handler are answered within the decision's emission.  Completes when
@@ -44,20 +49,28 @@ function carryOut(action: Exclude<Action, { kind: 'discard' | 'reject' }>, decis
  * closes its downstream socket, `exec`/`exec_raw` terminate the child
  * (SIGTERM, SIGKILL after `killGraceMs`).
  *
- * The same as mergeMap(decision → action.pipe(map(answer))), without
- * mergeMap's and map's closures and subscribers per mail: the observers
- * are the classes below, the subscribe functions bound module functions.
+ * The same as tap(seen) → mergeMap(decision → action.pipe(map(answer))),
+ * without those operators' closures and subscribers per mail: the
+ * observers are the classes below, the subscribe functions bound module
+ * functions.
  */
-export function executeAction(client: Client, request: QmqpRequest, context: RelayContext): OperatorFunction<Decision, Answer> {
-  return (actOn).bind(undefined, client, request, context);
+export function executeAction(client: Client, request: QmqpRequest, context: RelayContext, seen: DecisionObserver): OperatorFunction<Decision, Answer> {
+  return (actOn).bind(undefined, client, request, context, seen);
 }
 
-function actOn(client: Client, request: QmqpRequest, context: RelayContext, decisions: Observable<Decision>): Observable<Answer> {
-  return new Observable<Answer>(subscribeActions.bind(undefined, decisions, client, request, context));
+function actOn(client: Client, request: QmqpRequest, context: RelayContext, seen: DecisionObserver, decisions: Observable<Decision>): Observable<Answer> {
+  return new Observable<Answer>(subscribeActions.bind(undefined, decisions, client, request, context, seen));
 }
 
-function subscribeActions(decisions: Observable<Decision>, client: Client, request: QmqpRequest, context: RelayContext, subscriber: Subscriber<Answer>): void {
-  subscriber.add(decisions.subscribe(new DecisionWatch(client, request, context, subscriber)));
+function subscribeActions(
+  decisions: Observable<Decision>,
+  client: Client,
+  request: QmqpRequest,
+  context: RelayContext,
+  seen: DecisionObserver,
+  subscriber: Subscriber<Answer>,
+): void {
+  subscriber.add(decisions.subscribe(new DecisionWatch(client, request, context, seen, subscriber)));
 }
 
 /** The observer of the decisions: answers each, counts the actions under way. */
@@ -69,11 +82,13 @@ class DecisionWatch {
     private readonly client: Client,
     private readonly request: QmqpRequest,
     private readonly context: RelayContext,
+    private readonly seen: DecisionObserver,
     private readonly subscriber: Subscriber<Answer>,
   ) {}
 
   next(decision: Decision): void {
     const { client, request, context } = this;
+    this.seen.next(decision);
     if (decision.kind === 'script-failed') {
       logDomain(client.domain, decision.log);
       this.subscriber.next({ response: Responses.scriptFailed, relayed: false, relay: undefined });

@@ -17,8 +17,8 @@ import { respond } from './respond.js';
 export type Canceled = Extract<MailResult, { readonly kind: 'canceled' }>;
 
 /**
- * What is known of a mail while its action runs: the observer of the
- * policy's decisions (`tap(progress)`), and what cancelOn makes of the
+ * What is known of a mail while its action runs: told of the policy's
+ * decision (executeAction's `seen`), and what cancelOn makes of the
  * client going (`progress.canceled`).  A class, not closures made per
  * mail (see serve-client.ts, Connection).
  */

@@ -8,7 +8,7 @@
 // operators cancelOn and idleTimeout, the end of a mail (Pond record, log
 // line, metrics, answer) is the one operator finishMail, and serveClient
 // itself is one Observable (not mergeMap → catchError → finalize).
-import { EMPTY, Observable, tap, type Subscriber } from '../rx.js';
+import { EMPTY, Observable, type Subscriber } from '../rx.js';
 import { logDomain } from '../log.js';
 import type { Policy } from '../policy.js';
 import { describeNetstringError, type NetstringReadResult } from '../protocol/netstring-reader.js';
@@ -56,8 +56,7 @@ function processMail(client: Client, request: QmqpRequest, unread: Buffer, optio
   const { session, decision$ } = runPolicy(options.policy, client, request);
   const progress = new MailProgress();
   return decision$.pipe(
-    tap(progress),
-    executeAction(client, request, options),
+    executeAction(client, request, options, progress),
     cancelOn(clientGone(client, unread, options.shutdown$), progress.canceled.bind(progress)),
     finishMail({ client, request, session, progress, mailLog: options.mailLog }),
   );
