@@ -5,7 +5,7 @@
 // original) and are taken as soon as a connection ends.  A uid that already
 // has `maxPerUid` connections in flight gets `Ztoo many connections from
 // uid N` at once, so one user cannot take every slot.
-import { BehaviorSubject, Observable, finalize, mergeMap, type OperatorFunction } from '../rx.js';
+import { BehaviorSubject, Observable, type OperatorFunction, type Subscriber } from '../rx.js';
 import { throttledLog } from '../log.js';
 import { connectionLimitHits } from '../metrics.js';
 import { openFileLimit } from '../native/linux.js';
@@ -138,14 +138,83 @@ export function connectionLimits(settings: ConnectionLimitSettings): ConnectionL
   const uids = new UidCounts(settings.maxPerUid);
   return {
     gate: budget,
-    serve: (serve) =>
-      mergeMap((client) => {
-        // taken synchronously, before the accept source takes the next connection
-        budget.take();
-        const served$ = uids.admit(client)
-          ? serve(client).pipe(finalize(() => uids.release(client)))
-          : refuse(client, `Ztoo many connections from uid ${client.credentials!.uid}`);
-        return served$.pipe(finalize(() => budget.release()));
-      }),
+    // the same as mergeMap(client => served$.pipe(finalize(release uid), finalize(release budget))),
+    // without mergeMap's closures and two lifted finalize stages per connection
+    serve: (serve) => (serveAll).bind(undefined, budget, uids, serve),
   };
+}
+
+function serveAll(budget: ConnectionBudget, uids: UidCounts, serve: (client: Client) => Observable<never>, clients: Observable<Client>): Observable<never> {
+  return new Observable<never>(subscribeClients.bind(undefined, clients, budget, uids, serve));
+}
+
+function subscribeClients(
+  clients: Observable<Client>,
+  budget: ConnectionBudget,
+  uids: UidCounts,
+  serve: (client: Client) => Observable<never>,
+  subscriber: Subscriber<never>,
+): void {
+  subscriber.add(clients.subscribe(new ServedClients(budget, uids, serve, subscriber)));
+}
+
+/** The observer of the clients: serves each within the limits, counts the streams served. */
+class ServedClients {
+  private served = 0;
+  private accepting = true;
+
+  constructor(
+    readonly budget: ConnectionBudget,
+    readonly uids: UidCounts,
+    private readonly serve: (client: Client) => Observable<never>,
+    private readonly subscriber: Subscriber<never>,
+  ) {}
+
+  next(client: Client): void {
+    // taken synchronously, before the accept source takes the next connection
+    this.budget.take();
+    const admitted = this.uids.admit(client);
+    const served$ = admitted ? this.serve(client) : refuse(client, `Ztoo many connections from uid ${client.credentials!.uid}`);
+    const slots = new ClientSlots(this, client, admitted);
+    this.served++;
+    const subscription = served$.subscribe(slots);
+    // released when the stream ends (at once if it already has) or is unsubscribed
+    subscription.add(slots);
+    this.subscriber.add(subscription);
+  }
+
+  error(e: unknown): void {
+    this.subscriber.error(e);
+  }
+
+  complete(): void {
+    this.accepting = false;
+    if (this.served === 0) this.subscriber.complete();
+  }
+
+  /** A served stream ended and released its slots. */
+  ended(): void {
+    this.served--;
+    if (!this.accepting && this.served === 0) this.subscriber.complete();
+  }
+}
+
+/** The observer of one client's stream (it emits nothing) and the slots it holds, released on its teardown. */
+class ClientSlots {
+  constructor(
+    private readonly clients: ServedClients,
+    private readonly client: Client,
+    private readonly admitted: boolean,
+  ) {}
+
+  error(e: unknown): void {
+    this.clients.error(e);
+  }
+
+  unsubscribe(): void {
+    const clients = this.clients;
+    if (this.admitted) clients.uids.release(this.client);
+    clients.budget.release();
+    clients.ended();
+  }
 }
