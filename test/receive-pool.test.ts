@@ -118,6 +118,19 @@ describe('receive pool', () => {
     short.release();
   });
 
+  it('holds a bounded number of slabs for a client whose every read is one byte', () => {
+    const area = new ReceiveArea();
+    area.expectEnd(1 << 20);
+    const chunks: Buffer[] = [];
+    for (let i = 1; i <= 50_000; i++) {
+      chunks.push(read(area, 1, i & 0xff));
+      assert.ok(area.reservedBytes <= 2 * i + 16 * 1024, `${area.reservedBytes} held after ${i} bytes`);
+    }
+    assert.ok(area.slabCount <= 3, `${area.slabCount} slabs held for 50 000 bytes`);
+    chunks.forEach((c, i) => assert.equal(c[0], (i + 1) & 0xff, `byte ${i} was overwritten`));
+    area.release();
+  });
+
   it('keeps no more after the request is complete: later reads reuse the last window', () => {
     const area = new ReceiveArea();
     const request = read(area, 5000, 3);

@@ -102,7 +102,7 @@ function giveBack(slab: Slab, end: number, rest: number): boolean {
  * keeps sending cannot make it hold more.
  */
 export class ReceiveArea {
-  /** The slab of each window taken (a slab once per window). */
+  /** The slabs its windows were carved from, each once (however many windows it gave). */
   private readonly slabs: Slab[] = [];
   /** Where the next read goes: the unread rest of the last window taken. */
   private window: Buffer;
@@ -126,9 +126,14 @@ export class ReceiveArea {
     const slab = slabFor(size);
     const start = slab.carved;
     slab.carved = this.end = start + size;
-    slab.users++;
+    // a client whose every read is short gets a window per read, mostly
+    // the same bytes given back and taken again: one entry per slab keeps
+    // what it holds proportional to the slabs, not to its reads
+    if (slab !== this.slab && !this.slabs.includes(slab)) {
+      slab.users++;
+      this.slabs.push(slab);
+    }
     this.slab = slab;
-    this.slabs.push(slab);
     this.taken += size;
     return slab.bytes.subarray(start, this.end);
   }
@@ -136,6 +141,11 @@ export class ReceiveArea {
   /** Bytes of the slabs this connection holds: the chunks it received and the window for the next read. */
   get reservedBytes(): number {
     return this.taken;
+  }
+
+  /** How many slabs its windows were carved from. */
+  get slabCount(): number {
+    return this.slabs.length;
   }
 
   /** Where the next read goes. */
