@@ -2,7 +2,6 @@
 import { Observable, type Subscriber } from '../rx.js';
 import { logDomain } from '../log.js';
 import { systemErrorText } from '../native/linux.js';
-import { encodeNetstring } from '../protocol/netstring.js';
 import type { ResponseText } from '../protocol/responses.js';
 import type { Client } from '../client.js';
 
@@ -31,7 +30,10 @@ function writeResponse(client: Client, response: ResponseText, subscriber: Subsc
     subscriber.complete();
     return;
   }
-  socket.write(encodeNetstring(response));
+  // the netstring as a latin1 string: Node writes it to the socket without
+  // making Buffers (encodeNetstring's three); a ResponseText is latin1
+  // text, one byte per character, so its length is its byte count
+  socket.write(`${response.length}:${response},`, 'latin1');
   // written (or failed) within the call: nothing is left to wait for
   if (socket.writableLength === 0) {
     if (socket.errored !== null) logDomain(client.domain, `Failed to write: ${systemErrorText(socket.errored)}`);
