@@ -89,6 +89,8 @@ class Connection {
   private reading = true;
   private answering = false;
   private readonly share: BudgetShare;
+  /** The observer of the daemon's shutdown and of the answer (one object for both). */
+  private readonly watch = new ConnectionWatch(this);
 
   constructor(
     private readonly client: Client,
@@ -103,7 +105,7 @@ class Connection {
     // without an answer (a mail in flight is cancelled by processMail itself,
     // with its Pond record); otherwise a client trickling bytes would hold
     // the shutdown for as long as it likes
-    subscriber.add(options.shutdown$.subscribe(new ConnectionWatch(this)));
+    subscriber.add(options.shutdown$.subscribe(this.watch));
     subscriber.add(this);
   }
 
@@ -111,7 +113,7 @@ class Connection {
   next(read: NetstringReadResult): void {
     stopKeeping(this.client.socket);
     this.answering = true;
-    this.subscriber.add(serveRequest(this.client, read, this.options).subscribe(new ConnectionWatch(this)));
+    this.subscriber.add(serveRequest(this.client, read, this.options).subscribe(this.watch));
   }
 
   /** The socket failed while the request was read, or while it was answered. */
