@@ -223,7 +223,8 @@ class ServerAttempt implements WriteListener {
   private send(): void {
     this.disarm();
     this.phase = Phase.Send;
-    this.write = writeGathered(this.socket, this.request, this.timeouts.sendStallMs, this);
+    // straight to the socket's handle: nothing else writes to it
+    this.write = writeGathered(this.socket, this.request, this.timeouts.sendStallMs, this, true);
   }
 
   private awaitAnswer(): void {

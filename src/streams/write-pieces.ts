@@ -1,7 +1,9 @@
 // Writes a list of buffers to a stream as one gathered write (cork, write
 // each, uncork: Node hands them all to libuv in one writev, which goes on
 // writing whatever the kernel does not take at once without returning to
-// JavaScript).  The pieces are written as they are, never copied or
+// JavaScript; or, for a socket whose owner asks for it, that one writev
+// made on the socket's handle directly, without the Writable's bookkeeping
+// per piece).  The pieces are written as they are, never copied or
 // concatenated.  The send timeouts of docs/limits.md count time without
 // progress: progress is read from the bytes still queued, not from
 // callbacks per batch.
@@ -10,6 +12,7 @@
 // made per write (see src/actions/connect.ts).  (The write's callback is a
 // bound method: a bound function has no code of its own.)
 import type { Writable } from 'node:stream';
+import { getSystemErrorName } from 'node:util';
 import { Observable, type Subscriber } from '../rx.js';
 
 /** How a gathered write ended: written (undefined), failed (the error), or no progress for the stall limit. */
@@ -35,6 +38,60 @@ function queuedBytes(stream: Writable): number {
   return queued + stream.writableLength;
 }
 
+/** A libuv stream handle's gathered write (Node's StreamBase `writev`), as Node's own write path calls it. */
+interface StreamHandle {
+  writev(req: HandleWriteReq, chunks: readonly Buffer[], allBuffers: true): number;
+}
+
+/** Node's WriteWrap: `oncomplete` is called with the request as `this` and libuv's status. */
+interface HandleWriteReq {
+  handle: StreamHandle;
+  oncomplete: (this: HandleWriteReq, status: number) => void;
+  async: boolean;
+  /** The write it belongs to; its pieces, kept alive while libuv writes them (as Node keeps `req._chunks`). */
+  write: GatheredWrite;
+  pieces: readonly Buffer[];
+}
+
+interface StreamWrapBinding {
+  WriteWrap: new () => HandleWriteReq;
+  streamBaseState: Int32Array;
+  kLastWriteWasAsync: number;
+}
+
+/**
+ * Node's stream_wrap binding (`process.binding`, deprecated in the
+ * documentation, DEP0111, as for pipe_wrap in src/streams/pipe-handle.ts),
+ * or undefined where it lacks what a direct write needs.
+ */
+function streamWrap(): StreamWrapBinding | undefined {
+  try {
+    const b = (process as unknown as { binding(name: string): Partial<StreamWrapBinding> }).binding('stream_wrap');
+    return typeof b.WriteWrap === 'function' && b.streamBaseState instanceof Int32Array && typeof b.kLastWriteWasAsync === 'number' ? (b as StreamWrapBinding) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const STREAM_WRAP = streamWrap();
+
+/** The handle of `stream` when a write can go straight to it: a stream handle, nothing queued, corked, ended or destroyed. */
+function directHandle(stream: Writable): StreamHandle | undefined {
+  if (STREAM_WRAP === undefined || stream.writableLength !== 0 || stream.writableCorked !== 0 || stream.writableEnded || stream.destroyed) return undefined;
+  const handle = (stream as { _handle?: Partial<StreamHandle> | null })._handle;
+  return typeof handle?.writev === 'function' ? (handle as StreamHandle) : undefined;
+}
+
+/** A failed write's status as the error Node's write path gives (`errno`, `code`, `syscall`). */
+function writeError(status: number): Error {
+  const code = getSystemErrorName(status);
+  return Object.assign(new Error(`write ${code}`), { errno: status, code, syscall: 'write' });
+}
+
+function onHandleWriteComplete(this: HandleWriteReq, status: number): void {
+  this.write.handleWriteDone(status);
+}
+
 function checkStall(write: GatheredWrite): void {
   write.checkStall();
 }
@@ -56,19 +113,25 @@ export class GatheredWrite {
     private readonly listener: WriteListener,
   ) {}
 
-  /** Writes `pieces` (see writeGathered). */
-  start(pieces: readonly Buffer[]): void {
+  /** Writes `pieces` (see writeGathered); `direct`: to the stream's handle where it can. */
+  start(pieces: readonly Buffer[], direct: boolean): void {
     const { stream, stallMs } = this;
     const last = pieces.length - 1;
+    const handle = direct && last >= 0 ? directHandle(stream) : undefined;
+    let pending: boolean;
     if (last < 0) {
       queueMicrotask(finishEmpty.bind(undefined, this));
+      pending = false;
+    } else if (handle !== undefined) {
+      pending = this.writeToHandle(handle, pieces);
     } else {
       stream.cork();
       for (let i = 0; i < last; i++) stream.write(pieces[i]!);
       stream.write(pieces[last]!, this.afterWrite.bind(this));
       stream.uncork();
+      pending = stream.writableLength > 0;
     }
-    if (stallMs !== undefined && !this.finished && stream.writableLength > 0) {
+    if (stallMs !== undefined && !this.finished && pending) {
       this.queued = queuedBytes(stream);
       this.quietSince = Date.now();
       this.timer = setInterval(checkStall, Math.max(1, Math.floor(stallMs / STALL_CHECKS)), this);
@@ -99,8 +162,46 @@ export class GatheredWrite {
     }
   }
 
+  /** @internal libuv finished the direct write (status < 0: failed, or cancelled by the handle's close). */
+  handleWriteDone(status: number): void {
+    // a stream destroyed meanwhile reports success, as Node's write path does
+    this.finish(status < 0 && !this.stream.destroyed ? writeError(status) : undefined);
+  }
+
   private afterWrite(error: Error | null | undefined): void {
     this.finish(error ?? undefined);
+  }
+
+  /**
+   * One writev on the handle, as Node's Socket makes it under cork/uncork,
+   * without the Writable's per-piece bookkeeping (a request object per
+   * piece, the buffered list, the array of chunks built from it).
+   * libuv writes what the kernel takes at once and goes on with the rest
+   * by itself.  Tells the listener a microtask later when all was written
+   * at once (Node: a tick later), or the error; returns whether libuv
+   * still holds bytes.  Measured (bench, same run, 5 rounds, relay 8
+   * clients): CPU per 1 MiB mail 0.77x (per round 0.77-0.92), 2 KB 1.04x
+   * (0.92-1.25, within the noise of that run).
+   */
+  private writeToHandle(handle: StreamHandle, pieces: readonly Buffer[]): boolean {
+    const { WriteWrap, streamBaseState, kLastWriteWasAsync } = STREAM_WRAP!;
+    const req = new WriteWrap();
+    req.handle = handle;
+    req.oncomplete = onHandleWriteComplete;
+    req.async = false;
+    req.write = this;
+    req.pieces = pieces;
+    const status = handle.writev(req, pieces, true);
+    if (status !== 0) {
+      queueMicrotask(this.finish.bind(this, writeError(status)));
+      return false;
+    }
+    if (streamBaseState[kLastWriteWasAsync] !== 0) {
+      req.async = true;
+      return true;
+    }
+    queueMicrotask(finishEmpty.bind(undefined, this));
+    return false;
   }
 }
 
@@ -111,10 +212,16 @@ export class GatheredWrite {
  * which not one queued byte left (checked every `stallMs / 8`; a write the
  * kernel takes at once arms no timer).  Without `stallMs` there is no
  * limit.  Returns the write; its unsubscribe() stops watching.
+ *
+ * `direct` (for a socket the caller owns and only writes this way): the
+ * pieces go straight to the socket's libuv handle in one writev when
+ * nothing else is queued on it, bypassing the Writable (which then
+ * knows nothing of the write: its own 'drain', 'finish' and error
+ * events are not involved; a failed write does not destroy the socket).
  */
-export function writeGathered(stream: Writable, pieces: readonly Buffer[], stallMs: number | undefined, listener: WriteListener): GatheredWrite {
+export function writeGathered(stream: Writable, pieces: readonly Buffer[], stallMs: number | undefined, listener: WriteListener, direct = false): GatheredWrite {
   const write = new GatheredWrite(stream, stallMs, listener);
-  write.start(pieces);
+  write.start(pieces, direct);
   return write;
 }
 
