@@ -110,7 +110,11 @@ describe('netstring reader', () => {
         const bounds = [0, ...points, bytes.length];
         const chunks = bounds.slice(1).map((end, i) => {
           const view = bytes.subarray(bounds[i], end);
-          return apart[i] === true ? Buffer.from(view) : view;
+          if (apart[i] !== true) return view;
+          // a memory of its own: Buffer.from would copy small chunks into Node's shared pool, next to each other
+          const own = Buffer.allocUnsafeSlow(view.length);
+          view.copy(own);
+          return own;
         });
         const reader = new NetstringReader(1024);
         let result: NetstringReadResult | undefined;
