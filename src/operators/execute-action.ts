@@ -20,6 +20,16 @@ export interface Answer {
   readonly relay: RelayReport | undefined;
 }
 
+/**
+ * The answers given within the decision's emission, one object each for
+ * every mail: an Answer is read-only (finish-mail and pond-log only read
+ * it).  Not frozen: a frozen object gets a map of its own, and the stages
+ * after this one are to see one hidden class.
+ */
+const SCRIPT_FAILED: Answer = { response: Responses.scriptFailed, relayed: false, relay: undefined };
+const DISCARDED: Answer = { response: Responses.discarded, relayed: false, relay: undefined };
+const REJECTED: Answer = { response: Responses.rejected, relayed: false, relay: undefined };
+
 /** The action's work, for the actions that have any (the others are answered at once). */
 function carryOut(action: Exclude<Action, { kind: 'discard' | 'reject' }>, decision: Extract<Decision, { kind: 'action' }>, client: Client, request: QmqpRequest, context: RelayContext): Observable<ActionResult> {
   const mail = decision.mail;
@@ -91,16 +101,17 @@ class DecisionWatch {
     this.seen.next(decision);
     if (decision.kind === 'script-failed') {
       logDomain(client.domain, decision.log);
-      this.subscriber.next({ response: Responses.scriptFailed, relayed: false, relay: undefined });
+      this.subscriber.next(SCRIPT_FAILED);
       return;
     }
     const action = decision.action;
-    if (action.kind === 'discard') return this.subscriber.next({ response: Responses.discarded, relayed: false, relay: undefined });
-    if (action.kind === 'reject') return this.subscriber.next({ response: Responses.rejected, relayed: false, relay: undefined });
+    if (action.kind === 'discard') return this.subscriber.next(DISCARDED);
+    if (action.kind === 'reject') return this.subscriber.next(REJECTED);
     this.running++;
     this.subscriber.add(carryOut(action, decision, client, request, context).subscribe(new ActionWatch(this, isRelayingAction(action))));
   }
 
+  /** The decisions, or an action, failed (an action's failure is an answer, so this is a bug's error). */
   error(e: unknown): void {
     this.subscriber.error(e);
   }
@@ -121,10 +132,6 @@ class DecisionWatch {
     this.running--;
     if (this.decided && this.running === 0) this.subscriber.complete();
   }
-
-  failed(e: unknown): void {
-    this.subscriber.error(e);
-  }
 }
 
 /** The observer of one action's results. */
@@ -139,7 +146,7 @@ class ActionWatch {
   }
 
   error(e: unknown): void {
-    this.watch.failed(e);
+    this.watch.error(e);
   }
 
   complete(): void {
