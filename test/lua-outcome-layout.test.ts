@@ -105,6 +105,23 @@ describe('the layout of a handler outcome (outcome.lua → outcome-layout.ts)', 
     assert.deepEqual(await decide(6), { kind: 'action', mail: noMail, action: { kind: 'reject' } });
   });
 
+  it('each outcome carries nothing of the one before (driver.lua lays them out in one table)', async () => {
+    const longest = await decide(1);
+    assert.deepEqual(await decide(4), {
+      kind: 'action',
+      mail: noMail,
+      action: { kind: 'exec_raw', argv: ['/bin/raw'], env: undefined, timeoutMs: undefined },
+    });
+    assert.deepEqual(await decide(5), { kind: 'action', mail: noMail, action: { kind: 'discard' } });
+    await decide(3);
+    assert.deepEqual(await decide(2), {
+      kind: 'action',
+      mail: noMail,
+      action: { kind: 'connect', servers: [parseNumericAddress('127.0.0.3', 628)], order: 'sequential', connectTimeoutMs: undefined, timeoutMs: undefined },
+    });
+    assert.deepEqual(await decide(1), longest);
+  });
+
   it("the mail's final state at close, also while the handler still waits", () => {
     const session = engine.open(7, MAIL);
     const subscription = session.decision$.subscribe();

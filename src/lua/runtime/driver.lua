@@ -13,11 +13,16 @@ local js, M = ...
 local select, rawequal, type, error, setmetatable, unpack = select, rawequal, type, error, setmetatable, table.unpack
 local co_create, co_resume, co_status, co_running, co_yield =
   coroutine.create, coroutine.resume, coroutine.status, coroutine.running, coroutine.yield
-local errtext, handlers, action_of, new_mail, stale_mail, mail_values, append_action =
-  M.errtext, M.handlers, M.action_of, M.new_mail, M.stale_mail, M.mail_values, M.append_action
+local errtext, handlers, action_of, new_mail, stale_mail, mail_values, put_mail_values, append_action =
+  M.errtext, M.handlers, M.action_of, M.new_mail, M.stale_mail, M.mail_values, M.put_mail_values, M.append_action
 local G = _G
 
 local SUSPEND = {}
+
+-- A handler's final status values are laid out in this one table (never
+-- read after the unpack that returns them), so that a mail allocates no
+-- table for them and the table grows once, not per mail.
+local values = { 'done' }
 local records = {} -- id -> { id, co, mail }
 local record_of = setmetatable({}, { __mode = 'k' })
 local mails = {} -- id -> mail state, while the connection lasts
@@ -40,9 +45,8 @@ local function outcome(rec, ok, ...)
   end
   local st = rec.mail
   if st == nil then return 'done' end
-  local values = { 'done', mail_values(st) }
   st.reported = true -- until the script changes the state (mail.lua)
-  return unpack(values, 1, append_action(values, #values, action))
+  return unpack(values, 1, append_action(values, put_mail_values(values, 1, st), action))
 end
 
 local function start(id, fn, ...)

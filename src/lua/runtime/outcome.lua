@@ -26,6 +26,15 @@ function M.mail_values(st)
   return st.sender or false, st.account or false, #headers, unpack(headers)
 end
 
+-- The same values, put into `values` after index `n`; returns the new length.
+function M.put_mail_values(values, n, st)
+  local headers = st.headers
+  local count = headers == nil and 0 or #headers
+  values[n + 1], values[n + 2], values[n + 3] = st.sender or false, st.account or false, count
+  for i = 1, count do values[n + 3 + i] = headers[i] end
+  return n + 3 + count
+end
+
 -- The action's values, appended to `values` after index `n`; returns the new length.
 function M.append_action(values, n, a)
   local kind = a[1]
