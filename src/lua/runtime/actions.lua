@@ -104,6 +104,10 @@ local function connect(self, ...)
   if n == 0 then error('Invalid parameters', 2) end
   local list, options = ...
   local listed = type(list) == 'table'
+  if n == 1 and not listed and list ~= nil then
+    -- one address: the same as the general case below, without its tables
+    return new_action({ 'connect', servers = { server_of(list, 1, nil) } })
+  end
   if listed then
     if n > 2 or (n == 2 and type(options) ~= 'table') then error('Invalid parameters', 2) end
     if list[1] == nil then argerror(1, 'connect', 'SocketAddress expected, got table') end

@@ -23,7 +23,7 @@ local SUSPEND = {}
 -- read after the unpack that returns them), so that a mail allocates no
 -- table for them and the table grows once, not per mail.
 local values = { 'done' }
-local records = {} -- id -> { id, co, mail }
+local records = {} -- id -> { id, co, mail }: a mail's is its state (mail == itself)
 local record_of = setmetatable({}, { __mode = 'k' })
 local mails = {} -- id -> mail state, while the connection lasts
 
@@ -74,10 +74,13 @@ local end_mails = M.end_mails
 -- until the script reads it: mail.lua); `...`: ended mails (M.end_mails).
 function M.dispatch(handler, id, ...)
   if ... ~= nil then end_mails(...) end
-  -- `stale` is there from the start: marking it allocates nothing
-  local st = { id = id, stale = false }
+  -- The mail's state is its record too (rec.mail == rec); every field set
+  -- on the way (co, mail, stale, reported) is there from the start, so
+  -- setting it allocates nothing.
+  local st = { id = id, stale = false, co = false, mail = false, reported = false }
+  st.mail = st
   mails[id] = st
-  records[id] = { id = id, mail = st }
+  records[id] = st
   return start(id, handlers[handler], new_mail(st))
 end
 
