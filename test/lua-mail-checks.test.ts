@@ -22,7 +22,8 @@ end
 local function checks(m)
   return try(m.insert_header, m, 'X-Same', 'legal'), try(m.insert_header, m, 'X-Same', 'not\\tlegal'),
     try(m.insert_header, m, 'Bad:Name', 'legal'), try(m.insert_header, m, 'X-Same', {}),
-    try(m.insert_header, m, 'X-Same', 'legal'), try(m.insert_header, m, 'legal', 'X-Same')
+    try(m.insert_header, m, 'X-Same', 'legal'), try(m.insert_header, m, 'legal', 'X-Same'),
+    try(m.insert_header, m, 'X-Long', string.rep('a', 300)), try(m.insert_header, m, 'X-Long', string.rep('a', 300) .. '\\n')
 end
 qmqp_listen('/nonexistent/1', function(m)
   local r = { checks(m) }
@@ -62,8 +63,8 @@ describe("the mail object's argument checks", () => {
       const decision = await decide(1);
       assert.equal(decision.kind, 'script-failed');
       assert.deepEqual((decision as { log: string }).log.split('|'), [
-        'ok', VALUE, NAME, TABLE, 'ok', 'ok',
-        'Too many headers', VALUE, NAME, TABLE, 'Too many headers', 'Too many headers',
+        'ok', VALUE, NAME, TABLE, 'ok', 'ok', 'ok', VALUE,
+        'Too many headers', VALUE, NAME, TABLE, 'Too many headers', 'Too many headers', 'Too many headers', VALUE,
       ]);
     }
   });

@@ -30,14 +30,28 @@ local function live_mail(self, level)
   return st
 end
 
+-- Header names and values found legal, so that a handler inserting the
+-- same header each time checks it once; forgotten all at once when they
+-- hold too many (as actions.lua's checked addresses).  Only short ones:
+-- what they keep alive stays under 1024 x 256 bytes.
+local legal_names, legal_values, legal_count, LEGAL_LIMIT, LEGAL_LENGTH = {}, {}, 0, 1024, 256
+local function legal(name, value)
+  if #name + #value > LEGAL_LENGTH then return end
+  if legal_count >= LEGAL_LIMIT then legal_names, legal_values, legal_count = {}, {}, 0 end
+  legal_count = legal_count + 1
+  legal_names[name], legal_values[value] = true, true
+end
+
 local function insert_header(self, ...)
   if select('#', ...) ~= 2 then error('Invalid parameters', 2) end
   local name, value = ...
-  name = str51(name)
-  if type(name) ~= 'string' or name == '' or find(name, '[^!-9;-~]') then argerror(1, 'insert_header', 'Illegal header name') end
-  value = str51(value)
-  if type(value) ~= 'string' then argerror(2, 'insert_header', 'Illegal header value: string expected, got ' .. type(value)) end
-  if find(value, '[^ -~]') then argerror(2, 'insert_header', 'Illegal header value') end
+  name, value = str51(name), str51(value)
+  if not (legal_names[name] and legal_values[value]) then
+    if type(name) ~= 'string' or name == '' or find(name, '[^!-9;-~]') then argerror(1, 'insert_header', 'Illegal header name') end
+    if type(value) ~= 'string' then argerror(2, 'insert_header', 'Illegal header value: string expected, got ' .. type(value)) end
+    if find(value, '[^ -~]') then argerror(2, 'insert_header', 'Illegal header value') end
+    legal(name, value)
+  end
   local st = live_mail(self, 2)
   local headers = st.headers
   if headers == nil then
@@ -116,7 +130,8 @@ end
 
 -- A mail object for the state `st` ({ id = id, stale = false }: the engine's id of the mail).
 -- Besides `id` the state holds, once set: sender (assigned), account,
--- headers; what input() fetched; reported (driver.lua: the outcome carried it).
+-- headers; what input() fetched; reported (driver.lua: the outcome carried
+-- it); and the driver's own fields (it is the mail's record there: co, mail).
 function M.new_mail(st)
   local ud = newud(MAIL_MT)
   mail_of[ud] = st
