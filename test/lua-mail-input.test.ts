@@ -132,6 +132,18 @@ describe('what the engine saves per mail, as scripts see it', () => {
     assert.equal(lines[3], 'X-4: true\r\n');
   });
 
+  it('the libraries find a mail by its id while it is open, and no mail by the placeholder id 0', async () => {
+    assert.equal(engine.mailInput(0), undefined);
+    const mine: MailInput = { ...MAIL };
+    const session = engine.open(2, mine);
+    await firstValueFrom(session.decision$);
+    const ids = [...Array(4096).keys()];
+    assert.equal(ids.filter((id) => engine.mailInput(id) === mine).length, 1);
+    session.close();
+    assert.equal(ids.filter((id) => engine.mailInput(id) === mine).length, 0);
+    assert.equal(engine.mailInput(0), undefined);
+  });
+
   it("close() gives the action's state when nothing changed since, and the new state when something did", async () => {
     const session = engine.open(2, MAIL);
     const decision = await firstValueFrom(session.decision$);

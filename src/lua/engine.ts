@@ -18,7 +18,7 @@ import { installLibraries, shutdownLibraries } from './libraries.js';
 import type { LibraryHost, Operation } from './library.js';
 import { LuaState } from './lua-state.js';
 import { LuaError, type BridgedFunction, type LuaArg, type LuaPushable } from './lua-values.js';
-import { mailPrimitives, openMailSession, type MailSessionContext } from './mail-session.js';
+import { mailPrimitives, openMailSession, openMails, type MailSessionContext } from './mail-session.js';
 import { loadRuntime, type RuntimeEntries } from './runtime-chunks.js';
 import { readSettings, SETTING_GLOBALS, type Settings } from './settings.js';
 import { logServerAddress, peekConfig, runConfig, startupPrimitives, type StartupHost } from './startup-api.js';
@@ -48,7 +48,7 @@ export interface EngineOptions {
 
 export class LuaEngine implements Policy, LibraryHost {
   private readonly addresses = new AddressBook();
-  private readonly mails = new Map<number, MailInput>();
+  private readonly mails = openMails();
   private readonly changedMails = new Set<number>();
   private entries!: RuntimeEntries;
   private driver!: CoroutineDriver;
