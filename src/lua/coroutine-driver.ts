@@ -42,10 +42,10 @@ export class CoroutineDriver {
 
   /** Like call(), with the ids of ended mails appended to `args` (for M.dispatch, which makes them stale first). */
   callEnding(ref: number, args: readonly LuaPushable[]): LuaArg[] {
-    if (this.ended.length === 0) return this.invoke(ref, args);
+    if (this.ended.length === 0) return this.invoke(ref, args, false);
     const ended = this.ended;
     this.ended = [];
-    return this.invoke(ref, [...args, ...ended]);
+    return this.invoke(ref, [...args, ...ended], false);
   }
 
   /** A new coroutine id (mails, reload runs and tasks share them). */
@@ -68,21 +68,23 @@ export class CoroutineDriver {
    * Calls the driver's entry point `ref` (after making the ended mails
    * stale); a Lua error, and a run stopped by the run-time limit or the
    * heap cap, become `'error', text` (the stopped coroutine is abandoned
-   * as failed).
+   * as failed).  `mainHook` false for the mail entry points (resume,
+   * close), which run only the runtime's code on the main thread (see
+   * RunLimits.hookMain).
    */
-  call(ref: number, args: readonly LuaPushable[]): LuaArg[] {
+  call(ref: number, args: readonly LuaPushable[], mainHook = true): LuaArg[] {
     if (this.ended.length > 0) {
       const ended = this.ended;
       this.ended = [];
-      this.invoke(this.endMails, ended);
+      this.invoke(this.endMails, ended, mainHook);
     }
-    return this.invoke(ref, args);
+    return this.invoke(ref, args, mainHook);
   }
 
-  private invoke(ref: number, args: readonly LuaPushable[]): LuaArg[] {
+  private invoke(ref: number, args: readonly LuaPushable[], mainHook: boolean): LuaArg[] {
     let values: LuaArg[];
     try {
-      values = this.lua.call(ref, args);
+      values = this.lua.call(ref, args, mainHook);
     } catch (e) {
       return ['error', (e as Error).message];
     }
@@ -126,7 +128,7 @@ class DriverRuns {
 
   /** Resumes the coroutine `id` with `results` (driver.lua's M.resume). */
   resumeWith(id: number, results: readonly LuaPushable[]): LuaArg[] {
-    return this.driver.call(this.resume, [id, ...results]);
+    return this.driver.call(this.resume, [id, ...results], false);
   }
 }
 

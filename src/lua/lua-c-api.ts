@@ -13,7 +13,7 @@ export const T = { nil: 0, boolean: 1, lightuserdata: 2, number: 3, string: 4, t
 /** The type names Lua reports, by lua_type's result. */
 export const TYPE_NAMES = ['nil', 'boolean', 'userdata', 'number', 'string', 'table', 'function', 'userdata', 'thread'] as const;
 
-const C_FUNCTIONS = ['free', 'luaL_checkstack', 'luaL_loadbufferx', 'luaL_ref', 'luaL_where', 'lua_absindex', 'lua_concat', 'lua_createtable', 'lua_error', 'lua_gettop', 'lua_newuserdatauv', 'lua_next', 'lua_pcallk', 'lua_pushboolean', 'lua_pushcclosure', 'lua_pushinteger', 'lua_pushlstring', 'lua_pushnil', 'lua_pushnumber', 'lua_pushvalue', 'lua_rawget', 'lua_rawgeti', 'lua_rawset', 'lua_rawseti', 'lua_setallocf', 'lua_isyieldable', 'lua_sethook', 'lua_setmetatable', 'lua_settop', 'lua_yieldk', 'lua_toboolean', 'lua_tolstring', 'lua_tonumberx', 'lua_type', 'malloc', 'realloc'] as const;
+const C_FUNCTIONS = ['free', 'luaL_checkstack', 'luaL_loadbufferx', 'luaL_ref', 'luaL_where', 'lua_absindex', 'lua_concat', 'lua_createtable', 'lua_error', 'lua_gettop', 'lua_newuserdatauv', 'lua_next', 'lua_pcallk', 'lua_pushboolean', 'lua_pushcclosure', 'lua_pushinteger', 'lua_pushlstring', 'lua_pushnil', 'lua_pushnumber', 'lua_pushvalue', 'lua_rawget', 'lua_rawgeti', 'lua_rawset', 'lua_rawseti', 'lua_setallocf', 'lua_isyieldable', 'lua_sethook', 'lua_setmetatable', 'lua_settop', 'lua_yieldk', 'lua_toboolean', 'lua_tolstring', 'lua_tothread', 'lua_tonumberx', 'lua_type', 'malloc', 'realloc'] as const;
 
 type CFunction = (...args: (number | bigint)[]) => number;
 

@@ -276,9 +276,19 @@ export class LuaState {
     return this.c.luaL_ref(L, LUA_REGISTRYINDEX);
   }
 
-  /** Calls the function behind `ref` in protected mode; throws LuaError with its message. */
-  call(ref: number, args: readonly LuaPushable[]): LuaArg[] {
+  /** Gives the coroutine at `idx` of `L`'s stack the run-time hook (see RunLimits.hookMain). */
+  hookThread(L: number, idx: number): void {
+    this.limits.hookThread(this.c.lua_tothread(L, idx));
+  }
+
+  /**
+   * Calls the function behind `ref` in protected mode; throws LuaError with
+   * its message.  `mainHook` false: the call runs only the runtime's own
+   * code on the main thread (see RunLimits.hookMain).
+   */
+  call(ref: number, args: readonly LuaPushable[], mainHook = true): LuaArg[] {
     const L = this.L;
+    this.limits.hookMain(mainHook);
     const top = this.c.lua_gettop(L);
     this.c.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(ref));
     this.c.luaL_checkstack(L, args.length + 20, 0);

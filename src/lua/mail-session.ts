@@ -109,7 +109,7 @@ class LuaMailSession implements MailSession, Coroutine<Decision> {
         context.driver.endLater(id);
         this.closed = this.reported;
       } else {
-        const values = context.driver.call(context.entries.close, [id]);
+        const values = context.driver.call(context.entries.close, [id], false);
         this.closed = values.length > 0 ? readMailState(values, 0, mail.sender).state : { sender: mail.sender, account: undefined, headers: [] };
       }
     }

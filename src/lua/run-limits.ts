@@ -6,6 +6,7 @@ import { LUA_REGISTRYINDEX, type EmscriptenModule, type LuaC } from './lua-c-api
 
 /** How often (in VM instructions) the hook checks the run-time limit and the heap cap. */
 const HOOK_INSTRUCTIONS = 1000;
+const LUA_MASKCOUNT = 8;
 
 export class RunLimits {
   /** When the outermost call from JavaScript into Lua started (performance.now()). */
@@ -18,6 +19,10 @@ export class RunLimits {
   readonly allocator: number;
   /** Registry reference of the standard collectgarbage, set once the libraries are open. */
   collectGarbageRef = 0;
+  /** The run-time hook (0 until limitRunTime), the main thread, and whether that thread has the hook now. */
+  private hook = 0;
+  private mainThread = 0;
+  private mainHooked = false;
 
   /** `pushText` pushes a message onto the stack of `L` (the bridge's). */
   constructor(
@@ -69,13 +74,13 @@ export class RunLimits {
    * event loop (a handler stuck in a loop), so one bad mail cannot stall
    * every other one, and code that went on after hitting the heap cap.
    * Checked every 1000 VM instructions by a hook that every coroutine
-   * inherits (scripts cannot remove it: runtime/environment.lua wraps
+   * has (the driver's get it from hookThread, those a script makes inherit
+   * it; scripts cannot remove it: runtime/environment.lua wraps
    * debug.sethook).  Inside a coroutine the hook yields — no `pcall` can
    * catch that — and the caller learns of it through `takeStopped()`;
    * elsewhere (the config load) it raises an error.
    */
   limitRunTime(mainThread: number, ms: number): void {
-    const LUA_MASKCOUNT = 8;
     const tooLong = `Lua code ran for more than ${ms / 1000} s without pausing`;
     const hook = this.m.addFunction((L: number) => {
       if (this.heap.exceeded) this.stopped = this.heap.message();
@@ -88,7 +93,31 @@ export class RunLimits {
       this.pushText(L, this.stopped);
       return this.c.lua_error(L);
     }, 'vii');
-    this.c.lua_sethook(mainThread, hook, LUA_MASKCOUNT, HOOK_INSTRUCTIONS);
+    this.hook = hook;
+    this.mainThread = mainThread;
+    this.hookMain(true);
+  }
+
+  /** Gives the thread `L` the run-time hook (a coroutine made while the main thread runs without it). */
+  hookThread(L: number): void {
+    if (this.hook !== 0) this.c.lua_sethook(L, this.hook, LUA_MASKCOUNT, HOOK_INSTRUCTIONS);
+  }
+
+  /**
+   * Whether the main thread runs with the hook (and the coroutines it makes
+   * get it).  A count hook costs at every VM instruction, not only every
+   * 1000th: Lua calls it through luaG_traceexec each time.  The mail entry
+   * points of the runtime (driver.lua: dispatch, resume, close, end_mails)
+   * run only the runtime's own code on the main thread, and the handler's
+   * coroutine gets the hook of its own (hookThread); everything else (the
+   * config, reload(), tasks, the settings) runs with it.  Switched only
+   * when the kind of call changes.
+   */
+  hookMain(on: boolean): void {
+    if (this.hook === 0 || on === this.mainHooked) return;
+    this.mainHooked = on;
+    if (on) this.c.lua_sethook(this.mainThread, this.hook, LUA_MASKCOUNT, HOOK_INSTRUCTIONS);
+    else this.c.lua_sethook(this.mainThread, 0, 0, 0);
   }
 
   /** Why the last call was stopped (run-time limit or heap cap: its message), once. */

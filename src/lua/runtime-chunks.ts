@@ -39,12 +39,17 @@ function chunk(lua: LuaState, path: string, name: string): number {
 /** How many fresh userdata one `newuds()` returns (within the stack space a C function is given). */
 const USERDATA_BATCH = 16;
 
-/** Every runtime chunk gets the same `js`: these primitives and the raw `newud` and `newuds`. */
+/** Every runtime chunk gets the same `js`: these primitives and the raw `newud`, `hook_thread` and `newuds`. */
 export function loadRuntime(lua: LuaState, primitives: Record<string, BridgedFunction>): RuntimeEntries {
   const raw: Record<string, RawFunction> = {
     newud: (L, state) => {
       state.newUserdata(L, 1);
       return 1;
+    },
+    // hook_thread(co): the run-time hook for a coroutine of the driver (driver.lua's start)
+    hook_thread: (L, state) => {
+      state.hookThread(L, 1);
+      return 0;
     },
     // USERDATA_BATCH userdata without metatable (base.lua's M.newud hands them out)
     newuds: (L, state) => {

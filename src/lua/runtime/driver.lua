@@ -49,8 +49,12 @@ local function outcome(rec, ok, ...)
   return unpack(values, 1, append_action(values, put_mail_values(values, 1, st), action))
 end
 
+-- The main thread runs the mail entry points below without the run-time
+-- hook (src/lua/run-limits.ts, hookMain): every coroutine gets its own.
+local hook_thread = js.hook_thread
 local function start(id, fn, ...)
   local co = co_create(fn)
+  hook_thread(co)
   local rec = records[id]
   rec.co = co
   record_of[co] = rec
