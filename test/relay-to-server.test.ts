@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { firstValueFrom } from 'rxjs';
-import { relayToServer, type RelayAttempt, type RelayTimeouts } from '../src/actions/connect.js';
+import { downstreamPipes, relayToServer, type RelayAttempt, type RelayTimeouts } from '../src/actions/connect.js';
 import { parseNumericAddress } from '../src/protocol/socket-address.js';
 import { netstring } from './helpers/qmqp.js';
 
@@ -32,14 +32,18 @@ function listen(path: string, onConnection: (socket: Socket) => void): Promise<S
   return new Promise((resolve) => server.listen(path, () => resolve(server)));
 }
 
-describe('relayToServer', () => {
+// every case twice: through a RawPipe (where Node has the bindings, as on
+// the versions we support) and through a net.Socket (where it has not)
+for (const raw of [true, false]) describe(`relayToServer (Unix servers through ${raw ? 'a RawPipe' : 'a net.Socket'})`, () => {
   let dir: string;
   const servers: Server[] = [];
   const sockets: Socket[] = [];
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'qrelay-relay-'));
+    downstreamPipes.raw = raw;
   });
   after(async () => {
+    downstreamPipes.raw = true;
     for (const s of sockets) s.destroy();
     await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
     rmSync(dir, { recursive: true, force: true });

@@ -8,6 +8,7 @@ import { NetstringReader } from '../protocol/netstring-reader.js';
 import { Responses } from '../protocol/responses.js';
 import { ipHost, type SocketAddress } from '../protocol/socket-address.js';
 import { unixStreamOptions } from '../streams/pipe-handle.js';
+import { RawPipe, type RawPipeReader } from '../streams/raw-pipe.js';
 import { writeGathered, type GatheredWrite, type WriteListener, type WriteOutcome } from '../streams/write-pieces.js';
 import type { Timeouts } from '../timeouts.js';
 import { ActionFailure, type ActionResult } from './action-result.js';
@@ -70,12 +71,26 @@ function onAnswerRead(this: AttemptSocket, length: number, buffer: Uint8Array): 
 
 const ANSWER_READS: OnReadOpts = { buffer: ANSWER_BUFFER, callback: onAnswerRead };
 
-function openSocket(address: SocketAddress): Socket {
+/**
+ * For tests: whether Unix servers are relayed to through a RawPipe where
+ * Node has the bindings for it (false: through a net.Socket, as where it
+ * has not).
+ */
+export const downstreamPipes = { raw: true };
+
+/**
+ * The downstream connection.  A Unix socket is a RawPipe (no net.Socket;
+ * measured against the Socket, two same-run A/Bs of 5 rounds on a busy
+ * machine, medians of the per-round ratios: CPU per relayed 2 KB mail
+ * 0.96x and 0.90x, 1 MiB 0.83x and 1.00x), or a Socket where Node lacks
+ * the bindings.
+ */
+function openSocket(address: SocketAddress): Socket | RawPipe {
   if (address.family === 'unix') {
     // connected by the native module: Node pads abstract names, and a path
     // connected here needs no 'connect' callback a loop turn later
     const { fd } = connectSocket(address, 'stream', false);
-    return new Socket(unixStreamOptions(fd, ANSWER_READS));
+    return (downstreamPipes.raw ? RawPipe.open(fd, ANSWER_BUFFER) : undefined) ?? new Socket(unixStreamOptions(fd, ANSWER_READS));
   }
   return netConnect(tcpConnectOptions(ipHost(address), address.port, ANSWER_READS));
 }
@@ -122,7 +137,7 @@ function onTimer(attempt: ServerAttempt): void {
 }
 
 /** One attempt on one server: the state of relayToServer's subscription (its teardown is unsubscribe()). */
-class ServerAttempt implements WriteListener {
+class ServerAttempt implements WriteListener, RawPipeReader {
   private phase = Phase.Connect;
   private timer: NodeJS.Timeout | undefined = undefined;
   private write: GatheredWrite | undefined = undefined;
@@ -133,16 +148,22 @@ class ServerAttempt implements WriteListener {
 
   constructor(
     private readonly subscriber: Subscriber<RelayAttempt>,
-    private readonly socket: AttemptSocket,
+    private readonly socket: AttemptSocket | RawPipe,
     private readonly request: readonly Buffer[],
     private readonly timeouts: RelayTimeouts,
   ) {
-    socket[ATTEMPT] = this;
+    if (!(socket instanceof RawPipe)) socket[ATTEMPT] = this;
   }
 
   /** Sends once connected; `timed`: the connect has a time limit. */
   start(timed: boolean): void {
     const { socket } = this;
+    if (socket instanceof RawPipe) {
+      // connected already; its reads and their end come to this attempt's methods
+      socket.start(this);
+      this.send();
+      return;
+    }
     socket.on('error', onSocketError);
     if (socket.connecting) {
       socket.on('connect', onSocketConnect);
@@ -230,8 +251,10 @@ class ServerAttempt implements WriteListener {
   private awaitAnswer(): void {
     const { socket, early } = this;
     this.phase = Phase.Answer;
-    socket.on('end', onSocketEnd);
-    socket.on('close', onSocketEnd);
+    if (!(socket instanceof RawPipe)) {
+      socket.on('end', onSocketEnd);
+      socket.on('close', onSocketEnd);
+    }
     // a socket destroyed while the request was written (a read error such as
     // ECONNRESET: the write then completes without error) delivers nothing
     // it read, as a destroyed Readable does not: the early answer is lost
@@ -279,7 +302,7 @@ class ServerAttempt implements WriteListener {
 
 /** One subscription to relayToServer: opens the socket and starts a ServerAttempt (its teardown). */
 function subscribeRelay(address: SocketAddress, request: readonly Buffer[], timeouts: RelayTimeouts, subscriber: Subscriber<RelayAttempt>): ServerAttempt | undefined {
-  let socket: Socket;
+  let socket: Socket | RawPipe;
   try {
     socket = openSocket(address);
   } catch (e) {
@@ -287,7 +310,7 @@ function subscribeRelay(address: SocketAddress, request: readonly Buffer[], time
     subscriber.complete();
     return undefined;
   }
-  const attempt = new ServerAttempt(subscriber, socket as AttemptSocket, request, timeouts);
+  const attempt = new ServerAttempt(subscriber, socket instanceof RawPipe ? socket : (socket as AttemptSocket), request, timeouts);
   // a Unix socket is connected (or refused) by the connect call itself,
   // only its callback waits for the next loop turn: no timer needed
   attempt.start(address.family !== 'unix');

@@ -20,7 +20,7 @@
 import type { OnReadOpts, SocketConstructorOpts } from 'node:net';
 
 /** Node's internal pipe_wrap handle, as far as a Socket needs it. */
-interface PipeHandle {
+export interface PipeHandle {
   open(fd: number): number;
   close(): void;
 }
@@ -50,8 +50,8 @@ export interface UnixStreamOptions extends SocketConstructorOpts {
   readonly decodeStrings: false;
 }
 
-/** The Pipe handle opened on `fd`, or undefined where Node does not offer one. */
-function openPipe(fd: number): PipeHandle | undefined {
+/** The Pipe handle opened on `fd`, or undefined where Node does not offer one (src/streams/raw-pipe.ts uses it alone). */
+export function openPipeHandle(fd: number): PipeHandle | undefined {
   if (Pipe === undefined) return undefined;
   const handle = new Pipe(PIPE_SOCKET);
   const errno = handle.open(fd);
@@ -70,7 +70,7 @@ function openPipe(fd: number): PipeHandle | undefined {
  * fd })`, when the descriptor cannot be opened.
  */
 export function unixStreamOptions(fd: number, onread?: OnReadOpts): UnixStreamOptions {
-  const handle = openPipe(fd);
+  const handle = openPipeHandle(fd);
   return {
     handle,
     fd: handle === undefined ? fd : undefined,

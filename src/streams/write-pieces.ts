@@ -32,15 +32,32 @@ const STALL_CHECKS = 8;
  * partial write) plus what the Writable still holds (which only shrinks
  * when a write completes).
  */
-function queuedBytes(stream: Writable): number {
+function queuedBytes(stream: Writable | HandleStream): number {
+  if (isHandleStream(stream)) return stream.handle.writeQueueSize;
   const handle = (stream as { _handle?: { writeQueueSize?: unknown } })._handle;
   const queued = typeof handle?.writeQueueSize === 'number' ? handle.writeQueueSize : 0;
   return queued + stream.writableLength;
 }
 
 /** A libuv stream handle's gathered write (Node's StreamBase `writev`), as Node's own write path calls it. */
-interface StreamHandle {
+export interface StreamHandle {
   writev(req: HandleWriteReq, chunks: readonly Buffer[], allBuffers: true): number;
+  /** The bytes libuv still holds (shrinks with every partial write). */
+  readonly writeQueueSize: number;
+}
+
+/**
+ * A stream that is written only through its libuv handle, with no
+ * Writable around it (src/streams/raw-pipe.ts): every write to it is
+ * direct.  `destroyed`: its handle is closed.
+ */
+export interface HandleStream {
+  readonly handle: StreamHandle;
+  readonly destroyed: boolean;
+}
+
+function isHandleStream(stream: Writable | HandleStream): stream is HandleStream {
+  return (stream as Partial<HandleStream>).handle !== undefined;
 }
 
 /** Node's WriteWrap: `oncomplete` is called with the request as `this` and libuv's status. */
@@ -75,8 +92,12 @@ function streamWrap(): StreamWrapBinding | undefined {
 
 const STREAM_WRAP = streamWrap();
 
+/** Whether writes can go straight to a libuv handle here (a HandleStream needs it). */
+export const directWrites: boolean = STREAM_WRAP !== undefined;
+
 /** The handle of `stream` when a write can go straight to it: a stream handle, nothing queued, corked, ended or destroyed. */
-function directHandle(stream: Writable): StreamHandle | undefined {
+function directHandle(stream: Writable | HandleStream): StreamHandle | undefined {
+  if (isHandleStream(stream)) return stream.destroyed ? undefined : stream.handle;
   if (STREAM_WRAP === undefined || stream.writableLength !== 0 || stream.writableCorked !== 0 || stream.writableEnded || stream.destroyed) return undefined;
   const handle = (stream as { _handle?: Partial<StreamHandle> | null })._handle;
   return typeof handle?.writev === 'function' ? (handle as StreamHandle) : undefined;
@@ -108,7 +129,7 @@ export class GatheredWrite {
   private quietSince = 0;
 
   constructor(
-    private readonly stream: Writable,
+    private readonly stream: Writable | HandleStream,
     private readonly stallMs: number | undefined,
     private readonly listener: WriteListener,
   ) {}
@@ -117,13 +138,14 @@ export class GatheredWrite {
   start(pieces: readonly Buffer[], direct: boolean): void {
     const { stream, stallMs } = this;
     const last = pieces.length - 1;
-    const handle = direct && last >= 0 ? directHandle(stream) : undefined;
+    const handle = (direct || isHandleStream(stream)) && last >= 0 ? directHandle(stream) : undefined;
     let pending: boolean;
-    if (last < 0) {
+    if (handle !== undefined) {
+      pending = this.writeToHandle(handle, pieces);
+    } else if (last < 0 || isHandleStream(stream)) {
+      // nothing to write, or a closed handle (reported as written, as a write cancelled by its close is)
       queueMicrotask(finishEmpty.bind(undefined, this));
       pending = false;
-    } else if (handle !== undefined) {
-      pending = this.writeToHandle(handle, pieces);
     } else {
       stream.cork();
       for (let i = 0; i < last; i++) stream.write(pieces[i]!);
@@ -218,8 +240,9 @@ export class GatheredWrite {
  * nothing else is queued on it, bypassing the Writable (which then
  * knows nothing of the write: its own 'drain', 'finish' and error
  * events are not involved; a failed write does not destroy the socket).
+ * A HandleStream is always written directly.
  */
-export function writeGathered(stream: Writable, pieces: readonly Buffer[], stallMs: number | undefined, listener: WriteListener, direct = false): GatheredWrite {
+export function writeGathered(stream: Writable | HandleStream, pieces: readonly Buffer[], stallMs: number | undefined, listener: WriteListener, direct = false): GatheredWrite {
   const write = new GatheredWrite(stream, stallMs, listener);
   write.start(pieces, direct);
   return write;

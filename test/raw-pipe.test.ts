@@ -1,0 +1,130 @@
+// RawPipe: a connected Unix stream socket driven through its libuv handle
+// alone (the downstream connection of a relay).  It reads into its one
+// buffer, hears the peer's end and a failed read (the pipe then closed),
+// takes gathered writes, and hears nothing once destroyed.
+import assert from 'node:assert/strict';
+import { Socket } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { acceptConnection, closeFd, connectSocket, listenUnix } from '../src/native/linux.js';
+import { unixStreamOptions } from '../src/streams/pipe-handle.js';
+import { RawPipe, type RawPipeReader } from '../src/streams/raw-pipe.js';
+import { writeGathered, type WriteOutcome } from '../src/streams/write-pieces.js';
+import { removeDir, tempDir, waitFor } from './helpers/daemon.js';
+
+/** What a reader heard, in order. */
+class Heard implements RawPipeReader {
+  readonly events: string[] = [];
+  private wake: (() => void) | undefined;
+
+  received(bytes: Buffer, length: number): void {
+    this.events.push(`data ${bytes.toString('latin1', 0, length)}`);
+    this.wake?.();
+  }
+  ended(): void {
+    this.events.push('end');
+    this.wake?.();
+  }
+  failed(error: NodeJS.ErrnoException): void {
+    this.events.push(`error ${error.code} ${error.syscall} ${error.errno}`);
+    this.wake?.();
+  }
+  /** Resolves once `test` holds of the events. */
+  until(test: (events: string[]) => boolean): Promise<void> {
+    if (test(this.events)) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.wake = () => {
+        if (test(this.events)) resolve();
+      };
+    });
+  }
+}
+
+function written(pipe: RawPipe, pieces: Buffer[]): Promise<WriteOutcome> {
+  return new Promise((resolve) => writeGathered(pipe, pieces, undefined, { written: resolve }));
+}
+
+describe('RawPipe', () => {
+  let dir: string;
+  let path: string;
+  let listenFd: number;
+
+  before(() => {
+    dir = tempDir('qrelay-raw-pipe-');
+    path = join(dir, 'l.sock');
+    listenFd = listenUnix(Buffer.from(path), false, 8, path);
+  });
+  after(() => {
+    closeFd(listenFd);
+    removeDir(dir);
+  });
+
+  /** Our RawPipe on a connected socket, and the accepted peer's descriptor. */
+  async function connectedPair(buffer = Buffer.alloc(16)): Promise<{ pipe: RawPipe; peerFd: number }> {
+    const { fd } = connectSocket({ family: 'unix', name: Buffer.from(path), abstract: false }, 'stream', false);
+    const pipe = RawPipe.open(fd, buffer);
+    assert.ok(pipe !== undefined, 'Node 20 and 24 have the bindings');
+    let peerFd: number | undefined;
+    await waitFor(() => (peerFd = acceptConnection(listenFd)) !== undefined, 5_000, 'the connection');
+    return { pipe, peerFd: peerFd! };
+  }
+
+  it('writes gathered pieces in order, reads into its buffer, and hears the end', async () => {
+    const { pipe, peerFd } = await connectedPair();
+    const peer = new Socket(unixStreamOptions(peerFd));
+    const got: Buffer[] = [];
+    peer.on('data', (chunk: Buffer) => got.push(Buffer.from(chunk)));
+    const heard = new Heard();
+    pipe.start(heard);
+    assert.equal(await written(pipe, [Buffer.from('one '), Buffer.from('two '), Buffer.from('three')]), undefined);
+    await waitFor(() => Buffer.concat(got).length === 13, 5_000, 'the pieces at the peer');
+    assert.equal(Buffer.concat(got).toString(), 'one two three');
+    peer.end('answer');
+    await heard.until((e) => e.includes('end'));
+    assert.deepEqual(heard.events, ['data answer', 'end']);
+    assert.equal(pipe.readableEnded, true);
+    assert.equal(pipe.destroyed, false);
+    pipe.destroy();
+    assert.equal(pipe.destroyed, true);
+    peer.destroy();
+  });
+
+  it('reads no more than its buffer holds at a time', async () => {
+    const { pipe, peerFd } = await connectedPair(Buffer.alloc(4));
+    const peer = new Socket(unixStreamOptions(peerFd));
+    const heard = new Heard();
+    pipe.start(heard);
+    peer.end('abcdefghij');
+    await heard.until((e) => e.includes('end'));
+    assert.equal(heard.events.filter((e) => e.startsWith('data')).map((e) => e.slice(5)).join(''), 'abcdefghij');
+    assert.ok(heard.events.every((e) => e === 'end' || e.length <= 5 + 4), heard.events.join('|'));
+    pipe.destroy();
+    peer.destroy();
+  });
+
+  it('reports a failed read as the system error and is closed by it', async () => {
+    const { pipe, peerFd } = await connectedPair();
+    const heard = new Heard();
+    pipe.start(heard);
+    // bytes the peer never reads: its close resets the connection
+    assert.equal(await written(pipe, [Buffer.from('unread')]), undefined);
+    closeFd(peerFd);
+    await heard.until((e) => e.length > 0);
+    assert.deepEqual(heard.events, ['error ECONNRESET read -104']);
+    assert.equal(pipe.destroyed, true);
+  });
+
+  it('hears nothing once destroyed, even in the middle of a write the peer does not read', async () => {
+    const { pipe, peerFd } = await connectedPair();
+    const heard = new Heard();
+    pipe.start(heard);
+    const outcome = written(pipe, [Buffer.alloc(4 << 20)]);
+    pipe.destroy();
+    // the cancelled write reports as written: its stream is gone (as for a destroyed Socket)
+    assert.equal(await outcome, undefined);
+    closeFd(peerFd);
+    assert.deepEqual(heard.events, []);
+    // a write to a destroyed pipe is not made
+    assert.equal(await written(pipe, [Buffer.from('late')]), undefined);
+  });
+});
