@@ -20,16 +20,6 @@ export interface Answer {
   readonly relay: RelayReport | undefined;
 }
 
-/**
- * The answers given within the decision's emission, one object each for
- * every mail: an Answer is read-only (finish-mail and pond-log only read
- * it).  Not frozen: a frozen object gets a map of its own, and the stages
- * after this one are to see one hidden class.
- */
-const SCRIPT_FAILED: Answer = { response: Responses.scriptFailed, relayed: false, relay: undefined };
-const DISCARDED: Answer = { response: Responses.discarded, relayed: false, relay: undefined };
-const REJECTED: Answer = { response: Responses.rejected, relayed: false, relay: undefined };
-
 /** The action's work, for the actions that have any (the others are answered at once). */
 function carryOut(action: Exclude<Action, { kind: 'discard' | 'reject' }>, decision: Extract<Decision, { kind: 'action' }>, client: Client, request: QmqpRequest, context: RelayContext): Observable<ActionResult> {
   const mail = decision.mail;
@@ -96,17 +86,23 @@ class DecisionWatch {
     private readonly subscriber: Subscriber<Answer>,
   ) {}
 
+  /**
+   * The immediate answers (script failed, discarded, rejected) are new
+   * objects each time, not module constants: measured in the daemon
+   * (discard 2 KB x 8, 6 alternating rounds of 4 s), constants cost 50-64
+   * us user CPU per mail against 45-51 for these literals.
+   */
   next(decision: Decision): void {
     const { client, request, context } = this;
     this.seen.next(decision);
     if (decision.kind === 'script-failed') {
       logDomain(client.domain, decision.log);
-      this.subscriber.next(SCRIPT_FAILED);
+      this.subscriber.next({ response: Responses.scriptFailed, relayed: false, relay: undefined });
       return;
     }
     const action = decision.action;
-    if (action.kind === 'discard') return this.subscriber.next(DISCARDED);
-    if (action.kind === 'reject') return this.subscriber.next(REJECTED);
+    if (action.kind === 'discard') return this.subscriber.next({ response: Responses.discarded, relayed: false, relay: undefined });
+    if (action.kind === 'reject') return this.subscriber.next({ response: Responses.rejected, relayed: false, relay: undefined });
     this.running++;
     this.subscriber.add(carryOut(action, decision, client, request, context).subscribe(new ActionWatch(this, isRelayingAction(action))));
   }
