@@ -37,6 +37,8 @@ qmqp_listen('/nonexistent/3', function(m) return m:connect({ '127.0.0.5:7005' })
 qmqp_listen('/nonexistent/4', function(m) return m:connect(object) end)
 qmqp_listen('/nonexistent/5', function(m) local a = m:connect(true) return a end)
 qmqp_listen('/nonexistent/6', function(m) local a = m:connect({ true }) return a end)
+qmqp_listen('/nonexistent/7', function(m) local a = m:connect(nil) return a end)
+qmqp_listen('/nonexistent/8', function(m) local a = m:connect('127.0.0.5:7005', nil) return a end)
 `;
 
 const MAIL: MailInput = { sender: 'from@example.org', recipients: ['to@example.org'], credentials: undefined, peerPidfd: () => undefined };
@@ -93,5 +95,14 @@ describe("the mail object's argument checks", () => {
     assert.match((one as { log: string }).log, /config\.lua:\d+: bad argument #1 to 'connect' \(SocketAddress expected, got boolean\)$/);
     const listed = await decide(6);
     assert.match((listed as { log: string }).log, /config\.lua:\d+: bad argument #1 to 'connect' \(SocketAddress expected, got boolean at index 1\)$/);
+  });
+
+  it('connect refuses a nil address (no action without servers)', async () => {
+    const alone = await decide(7);
+    assert.equal(alone.kind, 'script-failed');
+    assert.match((alone as { log: string }).log, /config\.lua:\d+: bad argument #1 to 'connect' \(SocketAddress expected, got nil\)$/);
+    const second = await decide(8);
+    assert.equal(second.kind, 'script-failed');
+    assert.match((second as { log: string }).log, /config\.lua:\d+: bad argument #2 to 'connect' \(SocketAddress expected, got nil\)$/);
   });
 });

@@ -104,21 +104,25 @@ local function connect(self, ...)
   if n == 0 then error('Invalid parameters', 2) end
   local list, options = ...
   local listed = type(list) == 'table'
-  if n == 1 and not listed and list ~= nil then
+  if n == 1 and not listed then
     -- one address: the same as the general case below, without its tables
+    -- (nil is an argument too: `SocketAddress expected, got nil`, as the original says)
     return new_action({ 'connect', servers = { server_of(list, 1, nil) } })
   end
+  local count
   if listed then
     if n > 2 or (n == 2 and type(options) ~= 'table') then error('Invalid parameters', 2) end
     if list[1] == nil then argerror(1, 'connect', 'SocketAddress expected, got table') end
+    count = #list
   else
-    list, options = { ... }, nil
+    -- every argument is a server (a nil one too), but a last table is the options
+    list, options, count = { ... }, nil, n
     if n >= 2 and type(list[n]) == 'table' then
       options = list[n]
       list[n] = nil
+      count = n - 1
     end
   end
-  local count = #list
   if count > MAX_SERVERS then argerror(listed and 1 or MAX_SERVERS + 1, 'connect', 'Too many servers') end
   local servers = {}
   for i = 1, count do
