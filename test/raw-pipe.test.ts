@@ -3,6 +3,7 @@
 // buffer, hears the peer's end and a failed read (the pipe then closed),
 // takes gathered writes, and hears nothing once destroyed.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -126,5 +127,32 @@ describe('RawPipe', () => {
     assert.deepEqual(heard.events, []);
     // a write to a destroyed pipe is not made
     assert.equal(await written(pipe, [Buffer.from('late')]), undefined);
+  });
+  it('is not offered where Node lacks the bindings, and a relay to a Unix server then goes through a net.Socket', () => {
+    // a child in which process.binding knows neither pipe_wrap nor
+    // stream_wrap (as a Node release that drops them would): RawPipe.open()
+    // leaves the descriptor to the caller, and relayToServer still relays
+    const code = `
+      const real = process.binding.bind(process);
+      process.binding = (name) => { if (name === 'pipe_wrap' || name === 'stream_wrap') throw new Error('No such module: ' + name); return real(name); };
+      const { createServer } = await import('node:net');
+      const { firstValueFrom } = await import('rxjs');
+      const { RawPipe } = await import(${JSON.stringify(new URL('../src/streams/raw-pipe.ts', import.meta.url).href)});
+      const { relayToServer } = await import(${JSON.stringify(new URL('../src/actions/connect.ts', import.meta.url).href)});
+      const { parseNumericAddress } = await import(${JSON.stringify(new URL('../src/protocol/socket-address.ts', import.meta.url).href)});
+      const { connectSocket, closeFd } = await import(${JSON.stringify(new URL('../src/native/linux.ts', import.meta.url).href)});
+      const path = process.argv[1];
+      const server = createServer((s) => s.once('data', () => s.end('3:Kok,')));
+      await new Promise((r) => server.listen(path, r));
+      const { fd } = connectSocket({ family: 'unix', name: Buffer.from(path), abstract: false }, 'stream', false);
+      const raw = RawPipe.open(fd, Buffer.alloc(16));
+      closeFd(fd);
+      const attempt = await firstValueFrom(relayToServer(parseNumericAddress(path, 628), [Buffer.from('1:x,')], { connectMs: 2000, sendStallMs: 2000, firstResponseByteMs: 2000, betweenResponseChunksMs: 2000 }));
+      server.close();
+      console.log(JSON.stringify({ raw: raw === undefined ? 'none' : 'made', attempt }));
+    `;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', code, join(dir, 'fallback.sock')], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { raw: 'none', attempt: { kind: 'answered', result: { response: 'Kok' } } });
   });
 });

@@ -4,7 +4,7 @@
 // write carries the whole request, and unsubscribing closes the socket.
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -204,5 +204,61 @@ for (const raw of [true, false]) describe(`relayToServer (Unix servers through $
       kind: 'sent',
       result: { response: 'Zrelay failed', log: ['Peer closed the socket prematurely'] },
     });
+  });
+  it('answers Zconnect failed, not sent, for a path where nothing listens and for a missing path', async () => {
+    const file = join(dir, 'not-a-socket');
+    writeFileSync(file, '');
+    for (const [path, log] of [
+      [file, 'Failed to connect: Connection refused'],
+      [join(dir, 'missing.sock'), 'Failed to connect: No such file or directory'],
+    ] as const) {
+      assert.deepEqual(await firstValueFrom(relayToServer(parseNumericAddress(path, 628), [netstring('x')], TIMEOUTS)), {
+        kind: 'not-sent',
+        result: { response: 'Zconnect failed', log: [log] },
+      });
+    }
+  });
+
+  /** A server that reads every request and never answers; `gone` resolves when a connection to it closes. */
+  async function silent(name: string): Promise<{ path: string; accepted: Promise<void>; read: Promise<void>; gone: Promise<void> }> {
+    let accept!: () => void;
+    let readAll!: () => void;
+    let close!: () => void;
+    const accepted = new Promise<void>((r) => (accept = r));
+    const read = new Promise<void>((r) => (readAll = r));
+    const gone = new Promise<void>((r) => (close = r));
+    const path = await server(name, (socket) => {
+      accept();
+      socket.on('data', (chunk: Buffer) => {
+        if (chunk.includes(',')) readAll();
+      });
+      socket.on('end', () => close());
+      socket.on('close', () => close());
+    });
+    return { path, accepted, read, gone };
+  }
+
+  it('closes the socket and emits nothing when unsubscribed right after subscribing (before the connection is accepted)', async () => {
+    const { path, accepted, gone } = await silent('unsubscribe-connect.sock');
+    const seen: RelayAttempt[] = [];
+    relayToServer(parseNumericAddress(path, 628), [netstring('x')], TIMEOUTS)
+      .subscribe((a) => seen.push(a))
+      .unsubscribe();
+    await accepted;
+    await gone;
+    assert.deepEqual(seen, []);
+  });
+
+  it('closes the socket and emits nothing when unsubscribed while waiting for the answer', async () => {
+    const { path, read, gone } = await silent('unsubscribe-answer.sock');
+    const seen: RelayAttempt[] = [];
+    const short = { ...TIMEOUTS, firstResponseByteMs: STALL_MS };
+    const subscription = relayToServer(parseNumericAddress(path, 628), [netstring('x')], short).subscribe((a) => seen.push(a));
+    await read;
+    subscription.unsubscribe();
+    await gone;
+    // longer than the answer's time limit: no timer is left to report anything
+    await new Promise((r) => setTimeout(r, STALL_MS * 1.5));
+    assert.deepEqual(seen, []);
   });
 });
