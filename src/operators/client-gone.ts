@@ -2,30 +2,43 @@
 // it sent more bytes, half-closed, closed, or its socket failed; or the
 // daemon's shutdown grace period ran out.
 import type { Socket } from 'node:net';
-import { Observable, type Subscriber, type Subscription } from '../rx.js';
+import { Observable, type Subscriber } from '../rx.js';
 import type { Client } from '../client.js';
 
 export type CancelReason = 'canceled' | 'client error';
 
 /**
- * Emits the reason whenever the mail must be cancelled: `canceled` when the
- * client sends more bytes (at once, on subscription, if `unread` holds
- * some), half-closes or closes, or when `shutdown$` emits; `client error`
- * when its socket fails.  May emit more than once (cancelOn takes the
- * first); never completes or errors on its own.  Unsubscribing removes its
- * socket listeners and unsubscribes from `shutdown$`.
+ * Where the connection that already watches the daemon's shutdown finds
+ * the mail's listener: a mail in flight sets `onShutdown` while it is
+ * subscribed and clears it when unsubscribed, and the connection calls it
+ * when the shutdown comes.  One shutdown subscription per connection
+ * instead of two (the Subject's subscriber, subscription and teardown
+ * closure per mail are gone).
  */
-export function clientGone(client: Client, unread: Buffer, shutdown$: Observable<unknown>): Observable<CancelReason> {
-  // a bound module function and a class, not literals per mail (see GoneWatch)
-  return new Observable<CancelReason>(subscribeGone.bind(undefined, client.socket, unread, shutdown$));
+export interface ShutdownHook {
+  onShutdown: (() => void) | undefined;
 }
 
-function subscribeGone(socket: Socket, unread: Buffer, shutdown$: Observable<unknown>, subscriber: Subscriber<CancelReason>): GoneWatch | undefined {
+/**
+ * Emits the reason whenever the mail must be cancelled: `canceled` when the
+ * client sends more bytes (at once, on subscription, if `unread` holds
+ * some), half-closes or closes, or when `shutdown.onShutdown` is called
+ * (the daemon's shutdown); `client error` when its socket fails.  May emit
+ * more than once (cancelOn takes the first); never completes or errors on
+ * its own.  Unsubscribing removes its socket listeners and clears
+ * `shutdown.onShutdown`.
+ */
+export function clientGone(client: Client, unread: Buffer, shutdown: ShutdownHook): Observable<CancelReason> {
+  // a bound module function and a class, not literals per mail (see GoneWatch)
+  return new Observable<CancelReason>(subscribeGone.bind(undefined, client.socket, unread, shutdown));
+}
+
+function subscribeGone(socket: Socket, unread: Buffer, shutdown: ShutdownHook, subscriber: Subscriber<CancelReason>): GoneWatch | undefined {
   if (unread.length > 0) {
     subscriber.next('canceled');
     return undefined;
   }
-  return new GoneWatch(socket, shutdown$, subscriber);
+  return new GoneWatch(socket, shutdown, subscriber);
 }
 
 /**
@@ -35,18 +48,17 @@ function subscribeGone(socket: Socket, unread: Buffer, shutdown$: Observable<unk
 class GoneWatch {
   private readonly onGone = this.gone.bind(this);
   private readonly onError = this.failed.bind(this);
-  private readonly shutdown: Subscription;
 
   constructor(
     private readonly socket: Socket,
-    shutdown$: Observable<unknown>,
+    private readonly shutdown: ShutdownHook,
     private readonly subscriber: Subscriber<CancelReason>,
   ) {
     socket.on('data', this.onGone);
     socket.on('end', this.onGone);
     socket.on('close', this.onGone);
     socket.on('error', this.onError);
-    this.shutdown = shutdown$.subscribe(this.onGone);
+    shutdown.onShutdown = this.onGone;
   }
 
   private gone(): void {
@@ -58,7 +70,7 @@ class GoneWatch {
   }
 
   unsubscribe(): void {
-    this.shutdown.unsubscribe();
+    if (this.shutdown.onShutdown === this.onGone) this.shutdown.onShutdown = undefined;
     const socket = this.socket;
     socket.off('data', this.onGone);
     socket.off('end', this.onGone);

@@ -19,7 +19,7 @@ import { systemErrorText } from '../native/linux.js';
 import type { BudgetShare, ReceiveBudget } from '../streams/receive-budget.js';
 import type { Timeouts } from '../timeouts.js';
 import { cancelOn } from './cancel-on.js';
-import { clientGone } from './client-gone.js';
+import { clientGone, type ShutdownHook } from './client-gone.js';
 import { executeAction } from './execute-action.js';
 import { parseFailureResponse } from './parse-qmqp.js';
 import { receiveRequest } from './receive-request.js';
@@ -52,25 +52,25 @@ export interface ServeOptions {
  * abandons the handler or the action; either way the mail session is
  * closed (the mail object goes stale, a pidfd is closed).
  */
-function processMail(client: Client, request: QmqpRequest, unread: Buffer, options: ServeOptions): Observable<never> {
+function processMail(client: Client, request: QmqpRequest, unread: Buffer, options: ServeOptions, shutdown: ShutdownHook): Observable<never> {
   const { session, decision$ } = runPolicy(options.policy, client, request);
   const progress = new MailProgress();
   return decision$.pipe(
     executeAction(client, request, options, progress),
-    cancelOn(clientGone(client, unread, options.shutdown$), progress.canceled.bind(progress)),
+    cancelOn(clientGone(client, unread, shutdown), progress.canceled.bind(progress)),
     finishMail({ client, request, session, progress, mailLog: options.mailLog }),
   );
 }
 
 /** The answer to one received netstring: a processed mail, an immediate D, or nothing (broken framing). */
-function serveRequest(client: Client, read: NetstringReadResult, options: ServeOptions): Observable<never> {
+function serveRequest(client: Client, read: NetstringReadResult, options: ServeOptions, shutdown: ShutdownHook): Observable<never> {
   if (read.kind !== 'complete') {
     logDomain(client.domain, describeNetstringError(read));
     // a client still reading learns why (the original closes silently)
     return read.kind === 'too-large' ? respond(client, messageTooLarge(client.listener.maxSize)) : EMPTY;
   }
   const parsed = parseQmqpRequest(read.payload);
-  return parsed.kind === 'request' ? processMail(client, parsed.request, read.unread, options) : respond(client, parseFailureResponse(parsed));
+  return parsed.kind === 'request' ? processMail(client, parsed.request, read.unread, options, shutdown) : respond(client, parseFailureResponse(parsed));
 }
 
 /**
@@ -84,13 +84,15 @@ function serveRequest(client: Client, read: NetstringReadResult, options: ServeO
  * full collection in a quiet pause did not hold: src/streams/release-memory.ts.)
  * The observer of the request read, and the teardown that ends the connection.
  */
-class Connection {
+class Connection implements ShutdownHook {
   // complete once the request is read (or the reading ended without one) and its answer is written
   private reading = true;
   private answering = false;
   private readonly share: BudgetShare;
   /** The observer of the daemon's shutdown and of the answer (one object for both). */
   private readonly watch = new ConnectionWatch(this);
+  /** The mail in flight's shutdown listener (clientGone sets it): the one shutdown$ subscription serves both. */
+  onShutdown: (() => void) | undefined = undefined;
 
   constructor(
     private readonly client: Client,
@@ -113,7 +115,7 @@ class Connection {
   next(read: NetstringReadResult): void {
     stopKeeping(this.client.socket);
     this.answering = true;
-    this.subscriber.add(serveRequest(this.client, read, this.options).subscribe(this.watch));
+    this.subscriber.add(serveRequest(this.client, read, this.options, this).subscribe(this.watch));
   }
 
   /** The socket failed while the request was read, or while it was answered. */
@@ -135,6 +137,7 @@ class Connection {
 
   shutdown(): void {
     if (!this.answering) this.subscriber.complete();
+    else this.onShutdown?.();
   }
 
   /** The stream ends: the connection is closed. */
