@@ -4,12 +4,10 @@
 // and m:connect with one address gives what the list form gives
 // (actions.lua takes a shorter way for it).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { firstValueFrom } from 'rxjs';
-import { LuaEngine } from '../src/lua/engine.js';
+import type { LuaEngine } from '../src/lua/engine.js';
+import { loadTestEngine, type TestEngine } from './helpers/run-lua.js';
 import type { Decision, MailInput } from '../src/policy.js';
 import { parseNumericAddress } from '../src/protocol/socket-address.js';
 
@@ -48,15 +46,13 @@ const NAME = "bad argument #1 to 'insert_header' (Illegal header name)";
 const TABLE = "bad argument #2 to 'insert_header' (Illegal header value: string expected, got table)";
 
 describe("the mail object's argument checks", () => {
-  let dir: string;
+  let loaded: TestEngine;
   let engine: LuaEngine;
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'qrelay-mail-checks-'));
-    writeFileSync(join(dir, 'config.lua'), CONFIG);
-    engine = await LuaEngine.load(join(dir, 'config.lua'), { listen() {} });
-    engine.finishStartup();
+    loaded = await loadTestEngine(CONFIG, 'qrelay-mail-checks-');
+    engine = loaded.engine;
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => loaded.dispose());
 
   const decide = (listener: number): Promise<Decision> => firstValueFrom(engine.open(listener, MAIL).decision$);
 

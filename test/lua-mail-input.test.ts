@@ -4,12 +4,10 @@
 // remembered, and close() reuses the state the action carried unless the
 // script changed it since (src/lua/mail-session.ts, runtime/mail.lua).
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { firstValueFrom } from 'rxjs';
-import { LuaEngine } from '../src/lua/engine.js';
+import type { LuaEngine } from '../src/lua/engine.js';
+import { loadTestEngine, type TestEngine } from './helpers/run-lua.js';
 import type { Decision, MailInput } from '../src/policy.js';
 
 const CONFIG = `
@@ -87,15 +85,13 @@ function headers(decision: Decision): string[] {
 }
 
 describe('what the engine saves per mail, as scripts see it', () => {
-  let dir: string;
+  let loaded: TestEngine;
   let engine: LuaEngine;
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'qrelay-mail-input-'));
-    writeFileSync(join(dir, 'config.lua'), CONFIG);
-    engine = await LuaEngine.load(join(dir, 'config.lua'), { listen() {} });
-    engine.finishStartup();
+    loaded = await loadTestEngine(CONFIG, 'qrelay-mail-input-');
+    engine = loaded.engine;
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => loaded.dispose());
 
   const decide = (listener: number, mail = MAIL): Promise<Decision> => firstValueFrom(engine.open(listener, mail).decision$);
 

@@ -4,12 +4,10 @@
 // of every action kind to a value no other field has, so a field moved,
 // dropped or added on one side alone shows up as a wrong Decision here.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { firstValueFrom } from 'rxjs';
-import { LuaEngine } from '../src/lua/engine.js';
+import type { LuaEngine } from '../src/lua/engine.js';
+import { loadTestEngine, type TestEngine } from './helpers/run-lua.js';
 import type { Decision, MailInput } from '../src/policy.js';
 import { parseNumericAddress } from '../src/protocol/socket-address.js';
 
@@ -50,15 +48,13 @@ const MAIL: MailInput = {
 const noMail = { sender: 'from@example.org', account: undefined, headers: [] };
 
 describe('the layout of a handler outcome (outcome.lua → outcome-layout.ts)', () => {
-  let dir: string;
+  let loaded: TestEngine;
   let engine: LuaEngine;
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'qrelay-layout-'));
-    writeFileSync(join(dir, 'config.lua'), CONFIG);
-    engine = await LuaEngine.load(join(dir, 'config.lua'), { listen() {} });
-    engine.finishStartup();
+    loaded = await loadTestEngine(CONFIG, 'qrelay-layout-');
+    engine = loaded.engine;
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => loaded.dispose());
 
   const decide = (listener: number): Promise<Decision> => firstValueFrom(engine.open(listener, MAIL).decision$);
 

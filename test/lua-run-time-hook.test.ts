@@ -4,12 +4,10 @@
 // a loop in a coroutine the handler made, a loop in reload() and in the
 // _G lookup of `reload` are all stopped, in any order of mails and reloads.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { firstValueFrom } from 'rxjs';
-import { LuaEngine } from '../src/lua/engine.js';
+import type { LuaEngine } from '../src/lua/engine.js';
+import { loadTestEngine, type TestEngine } from './helpers/run-lua.js';
 import type { Decision, MailInput } from '../src/policy.js';
 
 const CONFIG = `
@@ -34,15 +32,13 @@ const MAIL: MailInput = { sender: 'from@example.org', recipients: ['to@example.o
 const STOPPED = 'Lua code ran for more than 0.2 s without pausing';
 
 describe('the run-time limit with the main thread unhooked for mails', () => {
-  let dir: string;
+  let loaded: TestEngine;
   let engine: LuaEngine;
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'qrelay-run-time-hook-'));
-    writeFileSync(join(dir, 'config.lua'), CONFIG);
-    engine = await LuaEngine.load(join(dir, 'config.lua'), { listen() {} }, { runTimeLimitMs: 200 });
-    engine.finishStartup();
+    loaded = await loadTestEngine(CONFIG, 'qrelay-run-time-hook-', { runTimeLimitMs: 200 });
+    engine = loaded.engine;
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => loaded.dispose());
 
   const decide = async (listener: number): Promise<Decision> => {
     const session = engine.open(listener, MAIL);

@@ -6,7 +6,7 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { LuaEngine } from '../../src/lua/engine.js';
+import { LuaEngine, type EngineOptions } from '../../src/lua/engine.js';
 
 /** A Lua string literal holding exactly the bytes of `s` (one char per byte, or a Buffer). */
 export function luaString(s: string | Buffer): string {
@@ -69,4 +69,19 @@ export async function runLua(code: string, options: LuaRunOptions = {}): Promise
   } finally {
     if (options.dir === undefined) rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** An engine loaded from a config text in a temporary folder, past startup; dispose() removes the folder. */
+export interface TestEngine {
+  readonly engine: LuaEngine;
+  dispose(): void;
+}
+
+/** Loads `config` as a config file (in a fresh folder named after `prefix`) and finishes startup. */
+export async function loadTestEngine(config: string, prefix: string, options: EngineOptions = {}): Promise<TestEngine> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  writeFileSync(join(dir, 'config.lua'), config);
+  const engine = await LuaEngine.load(join(dir, 'config.lua'), { listen() {} }, options);
+  engine.finishStartup();
+  return { engine, dispose: () => rmSync(dir, { recursive: true, force: true }) };
 }
