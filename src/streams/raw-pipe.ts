@@ -18,9 +18,8 @@
 // ('pipe_wrap', 'stream_wrap'; deprecated in the documentation, DEP0111,
 // present in Node 20 and 24).  Where either lacks what is needed,
 // RawPipe.open() returns undefined and the caller makes a net.Socket.
-import { getSystemErrorName } from 'node:util';
 import { openPipeHandle, type PipeHandle } from './pipe-handle.js';
-import { directWrites, type HandleStream, type StreamHandle } from './write-pieces.js';
+import { directWrites, handleError, type HandleStream, type StreamHandle } from './write-pieces.js';
 
 /** The handle's methods beyond those of pipe-handle.ts, and the reader we hang on it. */
 interface ReadingHandle extends PipeHandle, StreamHandle {
@@ -64,12 +63,6 @@ export interface RawPipeReader {
 
 function onPipeRead(this: ReadingHandle): void {
   this.pipe.read(STATE!.streamBaseState[STATE!.kReadBytesOrError]!);
-}
-
-/** A read error as Node's reads give it (`errno`, `code`, `syscall`), which systemErrorText turns into the strerror text. */
-function readError(status: number): NodeJS.ErrnoException {
-  const code = getSystemErrorName(status);
-  return Object.assign(new Error(`read ${code}`), { errno: status, code, syscall: 'read' });
 }
 
 /** A connected Unix stream socket's handle, reading into one buffer; see the head of this file. */
@@ -131,7 +124,7 @@ export class RawPipe implements HandleStream {
       reader.ended();
     } else if (status < 0) {
       this.destroy();
-      reader.failed(readError(status));
+      reader.failed(handleError(status, 'read'));
     }
   }
 }

@@ -103,10 +103,10 @@ function directHandle(stream: Writable | HandleStream): StreamHandle | undefined
   return typeof handle?.writev === 'function' ? (handle as StreamHandle) : undefined;
 }
 
-/** A failed write's status as the error Node's write path gives (`errno`, `code`, `syscall`). */
-function writeError(status: number): Error {
+/** A failed libuv call's status as the error Node's stream paths give (`errno`, `code`, `syscall`; message `write EPIPE`). */
+export function handleError(status: number, syscall: 'read' | 'write'): NodeJS.ErrnoException {
   const code = getSystemErrorName(status);
-  return Object.assign(new Error(`write ${code}`), { errno: status, code, syscall: 'write' });
+  return Object.assign(new Error(`${syscall} ${code}`), { errno: status, code, syscall });
 }
 
 function onHandleWriteComplete(this: HandleWriteReq, status: number): void {
@@ -187,7 +187,7 @@ export class GatheredWrite {
   /** @internal libuv finished the direct write (status < 0: failed, or cancelled by the handle's close). */
   handleWriteDone(status: number): void {
     // a stream destroyed meanwhile reports success, as Node's write path does
-    this.finish(status < 0 && !this.stream.destroyed ? writeError(status) : undefined);
+    this.finish(status < 0 && !this.stream.destroyed ? handleError(status, 'write') : undefined);
   }
 
   private afterWrite(error: Error | null | undefined): void {
@@ -215,7 +215,7 @@ export class GatheredWrite {
     req.pieces = pieces;
     const status = handle.writev(req, pieces, true);
     if (status !== 0) {
-      queueMicrotask(this.finish.bind(this, writeError(status)));
+      queueMicrotask(this.finish.bind(this, handleError(status, 'write')));
       return false;
     }
     if (streamBaseState[kLastWriteWasAsync] !== 0) {
