@@ -1,11 +1,12 @@
 // A connected client as every stage of the pipeline sees it (made by
 // src/operators/peer-credentials.ts from an accepted socket).
-import type { Socket } from 'node:net';
 import type { PeerCredentials } from './native/linux.js';
+import type { ClientConnection } from './streams/client-pipe.js';
 import type { Listener } from './streams/listener.js';
 
 export interface Client {
-  readonly socket: Socket;
+  /** The accepted connection (a bare libuv handle where Node allows it: src/streams/client-pipe.ts). */
+  readonly socket: ClientConnection;
   readonly listener: Listener;
   readonly credentials: PeerCredentials | undefined;
   /** The short id of this connection's mail in log lines (docs/logging.md). */

@@ -13,7 +13,8 @@ import { after, before, describe, it } from 'node:test';
 import { acceptConnection } from '../src/native/linux.js';
 import { receiveRequest } from '../src/operators/receive-request.js';
 import type { NetstringReadResult } from '../src/protocol/netstring-reader.js';
-import { acceptedSocket, receiveArea } from '../src/streams/client-socket.js';
+import type { ClientConnection } from '../src/streams/client-pipe.js';
+import { acceptedClient } from '../src/streams/client-socket.js';
 import { bindListeningFd, closeListener } from '../src/streams/listener.js';
 import { ReceiveBudget } from '../src/streams/receive-budget.js';
 import { ReceiveArea } from '../src/streams/receive-pool.js';
@@ -158,6 +159,19 @@ describe('receive pool', () => {
   });
 });
 
+/** Calls `tap` with each chunk `socket` reads, before its reader (set already) hears it. */
+function onEachRead(socket: ClientConnection, tap: (chunk: Buffer) => void): void {
+  const reader = socket.reader!;
+  socket.reader = {
+    data: (chunk) => {
+      tap(chunk);
+      reader.data(chunk);
+    },
+    end: () => reader.end(),
+    failed: (error) => reader.failed(error),
+  };
+}
+
 describe('reading a request through a real socket', () => {
   const dir = tempDir();
   const path = join(dir, 'listen.sock');
@@ -172,7 +186,7 @@ describe('reading a request through a real socket', () => {
   });
 
   /** A client connected to the listener, and the daemon's side of it (reading into the receive pool). */
-  async function connection(): Promise<{ client: Socket; socket: Socket }> {
+  async function connection(): Promise<{ client: Socket; socket: ClientConnection }> {
     const client = connect({ path });
     await new Promise<void>((resolve) => client.once('connect', resolve));
     let fd: number | undefined;
@@ -181,18 +195,18 @@ describe('reading a request through a real socket', () => {
       if (fd === undefined) await new Promise((resolve) => setTimeout(resolve, 10));
     }
     assert.ok(fd !== undefined, 'no connection to accept');
-    return { client, socket: acceptedSocket(fd) };
+    return { client, socket: acceptedClient(fd) };
   }
 
   /** Sends `request` from a client of the default send buffer; resolves with the accepted side's reads (one 'data' event each) and the result. */
   async function receive(request: Buffer): Promise<{ reads: number[]; result: NetstringReadResult | undefined }> {
     const { client, socket } = await connection();
     const reads: number[] = [];
-    socket.on('data', (chunk: Buffer) => reads.push(chunk.length));
     const budget = new ReceiveBudget(1 << 30);
     const result = await new Promise<NetstringReadResult | undefined>((resolve, reject) => {
       let value: NetstringReadResult | undefined;
       receiveRequest(socket, budget.open(socket), 5_000, 16 << 20).subscribe({ next: (v) => (value = v), error: reject, complete: () => resolve(value) });
+      onEachRead(socket, (chunk) => reads.push(chunk.length));
       client.write(request);
     });
     client.destroy();
@@ -222,10 +236,10 @@ describe('reading a request through a real socket', () => {
     const { client, socket } = await connection();
     const budget = new ReceiveBudget(1 << 30);
     const sub = receiveRequest(socket, budget.open(socket), 5_000, 16 << 20).subscribe();
-    const got = new Promise<void>((resolve) => socket.once('data', () => setImmediate(resolve)));
+    const got = new Promise<void>((resolve) => onEachRead(socket, () => setImmediate(resolve)));
     client.write(Buffer.concat([Buffer.from(`${16 << 20}:`), Buffer.alloc(100, 0x41)]));
     await got;
-    assert.ok(receiveArea(socket)!.reservedBytes <= 2 * 111 + 16 * 1024, `${receiveArea(socket)!.reservedBytes} held after 111 bytes`);
+    assert.ok(socket.area.reservedBytes <= 2 * 111 + 16 * 1024, `${socket.area.reservedBytes} held after 111 bytes`);
     sub.unsubscribe();
     client.destroy();
     socket.destroy();

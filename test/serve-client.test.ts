@@ -3,21 +3,26 @@
 // the receive idle limit, cancellation when the client goes (disconnect,
 // half-close, bytes after the request), shutdown, and unsubscribing.  The
 // end-to-end tests keep one real-time representative of each
-// (qmqp-e2e.test.ts, pond-e2e.test.ts); the variants live here.
+// (qmqp-e2e.test.ts, pond-e2e.test.ts); the variants live here.  Every
+// case runs twice: with the accepted connection as a ClientPipe (the bare
+// libuv handle, as the daemon has it where Node has the bindings) and as
+// the net.Socket it falls back to.
 import assert from 'node:assert/strict';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { NEVER, Observable, Subject, map, of, timer, type Subscription } from 'rxjs';
 import { ServerBackoff } from '../src/actions/server-backoff.js';
 import type { Client } from '../src/client.js';
 import { gauges } from '../src/metrics.js';
+import { acceptConnection } from '../src/native/linux.js';
 import { withPeerCredentials } from '../src/operators/peer-credentials.js';
 import type { MailOutcome } from '../src/operators/pond-log.js';
 import { serveClient } from '../src/operators/serve-client.js';
 import type { Action, Decision, MailInput, MailState, Policy } from '../src/policy.js';
 import { resolveAddress } from '../src/protocol/socket-address.js';
-import type { Listener } from '../src/streams/listener.js';
+import { acceptedClient, clientPipes } from '../src/streams/client-socket.js';
+import { bindListeningFd, closeListener, type Listener } from '../src/streams/listener.js';
 import { ReceiveBudget } from '../src/streams/receive-budget.js';
 import { DEFAULT_TIMEOUTS, type Timeouts } from '../src/timeouts.js';
 import { removeDir, tempDir, waitFor } from './helpers/daemon.js';
@@ -90,30 +95,26 @@ interface Connection {
   readonly startedAt: number;
 }
 
-describe('serveClient', () => {
+for (const raw of [true, false]) describe(`serveClient (the client connection as ${raw ? 'a ClientPipe' : 'a net.Socket'})`, () => {
   let dir: string;
-  let server: Server;
-  const accepted: Socket[] = [];
-  const waiting: ((socket: Socket) => void)[] = [];
+  let listenFd: number;
 
-  before(async () => {
+  before(() => {
     dir = tempDir('qrelay-serve-client-');
-    // the daemon's accepted sockets allow half-open connections too
-    server = createServer({ allowHalfOpen: true }, (socket) => {
-      const take = waiting.shift();
-      if (take === undefined) accepted.push(socket);
-      else take(socket);
-    });
-    await new Promise<void>((resolve) => server.listen(join(dir, 'qrelay.sock'), resolve));
+    listenFd = bindListeningFd({ kind: 'path', path: join(dir, 'qrelay.sock') });
+    clientPipes.raw = raw;
   });
-  after(async () => {
-    await new Promise((resolve) => server.close(resolve));
+  after(() => {
+    clientPipes.raw = true;
+    closeListener({ ...LISTENER, fd: listenFd });
     removeDir(dir);
   });
 
-  function nextAccepted(): Promise<Socket> {
-    const socket = accepted.shift();
-    return socket !== undefined ? Promise.resolve(socket) : new Promise((resolve) => waiting.push(resolve));
+  /** The daemon's side of the connection just made, accepted as the daemon accepts it. */
+  async function nextAccepted(): Promise<ReturnType<typeof acceptedClient>> {
+    let fd: number | undefined;
+    await waitFor(() => (fd = acceptConnection(listenFd)) !== undefined, 5_000, 'the connection');
+    return acceptedClient(fd!);
   }
 
   /** Connects a client and serves its connection with `policy`. */

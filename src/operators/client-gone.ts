@@ -1,9 +1,9 @@
 // The client went away while its mail was being processed (docs/actions.md):
 // it sent more bytes, half-closed, closed, or its socket failed; or the
 // daemon's shutdown grace period ran out.
-import type { Socket } from 'node:net';
 import { Observable, type Subscriber } from '../rx.js';
 import type { Client } from '../client.js';
+import type { ClientConnection, ClientReader } from '../streams/client-pipe.js';
 
 export type CancelReason = 'canceled' | 'client error';
 
@@ -25,15 +25,15 @@ export interface ShutdownHook {
  * some), half-closes or closes, or when `shutdown.onShutdown` is called
  * (the daemon's shutdown); `client error` when its socket fails.  May emit
  * more than once (cancelOn takes the first); never completes or errors on
- * its own.  Unsubscribing removes its socket listeners and clears
- * `shutdown.onShutdown`.
+ * its own.  It is the socket's reader while subscribed; unsubscribing
+ * stops being it and clears `shutdown.onShutdown`.
  */
 export function clientGone(client: Client, unread: Buffer, shutdown: ShutdownHook): Observable<CancelReason> {
   // a bound module function and a class, not literals per mail (see GoneWatch)
   return new Observable<CancelReason>(subscribeGone.bind(undefined, client.socket, unread, shutdown));
 }
 
-function subscribeGone(socket: Socket, unread: Buffer, shutdown: ShutdownHook, subscriber: Subscriber<CancelReason>): GoneWatch | undefined {
+function subscribeGone(socket: ClientConnection, unread: Buffer, shutdown: ShutdownHook, subscriber: Subscriber<CancelReason>): GoneWatch | undefined {
   if (unread.length > 0) {
     subscriber.next('canceled');
     return undefined;
@@ -45,36 +45,34 @@ function subscribeGone(socket: Socket, unread: Buffer, shutdown: ShutdownHook, s
  * One subscription's listeners; the work is in methods, not closures made
  * per mail (see serve-client.ts, Connection).
  */
-class GoneWatch {
-  private readonly onGone = this.gone.bind(this);
-  private readonly onError = this.failed.bind(this);
+class GoneWatch implements ClientReader {
+  private readonly onShutdown = this.end.bind(this);
 
   constructor(
-    private readonly socket: Socket,
+    private readonly socket: ClientConnection,
     private readonly shutdown: ShutdownHook,
     private readonly subscriber: Subscriber<CancelReason>,
   ) {
-    socket.on('data', this.onGone);
-    socket.on('end', this.onGone);
-    socket.on('close', this.onGone);
-    socket.on('error', this.onError);
-    shutdown.onShutdown = this.onGone;
+    socket.reader = this;
+    shutdown.onShutdown = this.onShutdown;
   }
 
-  private gone(): void {
+  /** The client sent more bytes. */
+  data(): void {
     this.subscriber.next('canceled');
   }
 
-  private failed(): void {
+  /** The client closed or half-closed its side (or the daemon shuts down). */
+  end(): void {
+    this.subscriber.next('canceled');
+  }
+
+  failed(): void {
     this.subscriber.next('client error');
   }
 
   unsubscribe(): void {
-    if (this.shutdown.onShutdown === this.onGone) this.shutdown.onShutdown = undefined;
-    const socket = this.socket;
-    socket.off('data', this.onGone);
-    socket.off('end', this.onGone);
-    socket.off('close', this.onGone);
-    socket.off('error', this.onError);
+    if (this.shutdown.onShutdown === this.onShutdown) this.shutdown.onShutdown = undefined;
+    if (this.socket.reader === this) this.socket.reader = undefined;
   }
 }

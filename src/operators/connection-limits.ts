@@ -9,9 +9,9 @@ import { BehaviorSubject, Observable, type OperatorFunction, type Subscriber } f
 import { throttledLog } from '../log.js';
 import { connectionLimitHits } from '../metrics.js';
 import { openFileLimit } from '../native/linux.js';
+import type { ClientReader } from '../streams/client-pipe.js';
 import type { AcceptGate } from '../streams/listener.js';
 import type { Client } from '../client.js';
-import { encodeNetstring } from '../protocol/netstring.js';
 
 export const DEFAULT_MAX_CONNECTIONS_PER_UID = 64;
 /** Descriptors kept free for the daemon itself (listeners, log sockets, Lua files, pg). */
@@ -100,16 +100,15 @@ function refuse(client: Client, text: string): Observable<never> {
   return new Observable<never>((subscriber) => {
     const socket = client.socket;
     const finish = (): void => subscriber.complete();
-    socket.on('data', ignore);
-    socket.once('end', finish);
-    socket.once('close', finish);
-    socket.end(encodeNetstring(text));
+    // the drain: what the client sends is dropped; its end (or a failed write or read) is the connection's
+    const drain: ClientReader = { data: ignore, end: finish, failed: finish };
+    socket.reader = drain;
+    // `text` is ASCII: its length is its byte count
+    socket.end(`${text.length}:${text},`);
     const timer = setTimeout(finish, REFUSED_LINGER_MS);
     return () => {
       clearTimeout(timer);
-      socket.off('data', ignore);
-      socket.off('end', finish);
-      socket.off('close', finish);
+      if (socket.reader === drain) socket.reader = undefined;
       socket.destroy();
     };
   });

@@ -1,15 +1,9 @@
 // Stage: an accepted socket → a client with the kernel's word on who it is.
-import type { Socket } from 'node:net';
 import { map, type OperatorFunction } from '../rx.js';
 import type { Client } from '../client.js';
 import { connectionDomain, newMailId } from '../log.js';
 import { peerCredentials, peerPidfd } from '../native/linux.js';
 import type { Accepted } from '../streams/listener.js';
-
-function socketFd(socket: Socket): number | undefined {
-  const handle = (socket as unknown as { _handle?: { fd?: number } })._handle;
-  return handle?.fd !== undefined && handle.fd >= 0 ? handle.fd : undefined;
-}
 
 /**
  * Emits, for each accepted socket, the Client: the kernel's credentials of
@@ -20,7 +14,7 @@ function socketFd(socket: Socket): number | undefined {
  */
 export function withPeerCredentials(): OperatorFunction<Accepted, Client> {
   return map(({ socket, listener }) => {
-    const fd = socketFd(socket);
+    const fd = socket.fd;
     const credentials = fd === undefined ? undefined : peerCredentials(fd);
     const mailId = newMailId();
     return { socket, listener, credentials, mailId, domain: connectionDomain(credentials, mailId), acceptedAt: process.hrtime.bigint() };
@@ -29,6 +23,6 @@ export function withPeerCredentials(): OperatorFunction<Accepted, Client> {
 
 /** A new pidfd for the client process (SO_PEERPIDFD), or undefined; the caller closes it. */
 export function openClientPidfd(client: Client): number | undefined {
-  const fd = socketFd(client.socket);
+  const fd = client.socket.fd;
   return fd === undefined ? undefined : peerPidfd(fd);
 }

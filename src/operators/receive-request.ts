@@ -1,64 +1,53 @@
 // Stage: a client's bytes → its one request netstring, in one subscription.
-import type { Socket } from 'node:net';
 import { Observable, type Subscriber } from '../rx.js';
 import { NetstringReader, type NetstringReadResult } from '../protocol/netstring-reader.js';
+import type { ClientConnection, ClientReader } from '../streams/client-pipe.js';
 import type { BudgetShare } from '../streams/receive-budget.js';
-import { receiveArea } from '../streams/client-socket.js';
-import type { ReceiveArea } from '../streams/receive-pool.js';
 
 /**
  * The state of one subscription, its event handlers as methods rather
  * than function literals made per connection (see serve-client.ts,
  * Connection).
  */
-class RequestRead {
+class RequestRead implements ClientReader {
   private readonly reader: NetstringReader;
-  /** Where the socket reads into (told where the request ends), if it reads into the receive pool. */
-  private readonly area: ReceiveArea | undefined;
   /** The budget's resumes at the last (re)start of the timer. */
   private resumes: number;
   private readonly timer: NodeJS.Timeout;
-  // the socket listeners: bound once per connection, the work is in the methods
-  private readonly onData = this.data.bind(this);
-  private readonly onEnd = this.end.bind(this);
-  private readonly onError = this.error.bind(this);
 
   constructor(
-    private readonly socket: Socket,
+    private readonly socket: ClientConnection,
     private readonly share: BudgetShare,
     private readonly subscriber: Subscriber<NetstringReadResult>,
     idleMs: number,
     maxSize: number,
   ) {
     this.reader = new NetstringReader(maxSize);
-    this.area = receiveArea(socket);
     this.resumes = share.resumes;
     this.timer = setTimeout(idleTimeUp, idleMs, this);
-    socket.on('data', this.onData);
-    socket.on('end', this.onEnd);
-    socket.on('close', this.onEnd);
-    socket.on('error', this.onError);
+    socket.reader = this;
     if (socket.readableEnded || socket.destroyed) subscriber.complete();
   }
 
-  private data(chunk: Buffer): void {
+  data(chunk: Buffer): void {
     this.share.add(chunk.length);
     this.resumes = this.share.resumes;
     this.timer.refresh();
     const result = this.reader.push(chunk);
     if (result === undefined) {
-      this.area?.expectEnd(this.reader.end);
+      // where the connection reads into learns where the request ends
+      this.socket.area.expectEnd(this.reader.end);
       return;
     }
     this.subscriber.next(result);
     this.subscriber.complete();
   }
 
-  private end(): void {
+  end(): void {
     this.subscriber.complete();
   }
 
-  private error(error: Error): void {
+  failed(error: NodeJS.ErrnoException): void {
     this.subscriber.error(error);
   }
 
@@ -72,11 +61,7 @@ class RequestRead {
 
   unsubscribe(): void {
     clearTimeout(this.timer);
-    const socket = this.socket;
-    socket.off('data', this.onData);
-    socket.off('end', this.onEnd);
-    socket.off('close', this.onEnd);
-    socket.off('error', this.onError);
+    if (this.socket.reader === this) this.socket.reader = undefined;
     this.share.doneReading();
   }
 }
@@ -87,24 +72,24 @@ function idleTimeUp(read: RequestRead): void {
 
 /**
  * Reads `socket` until one netstring of at most `maxSize` bytes is complete
- * or broken: emits the NetstringReader's result, then completes.  Every
- * chunk is counted against `share` of the receive budget first (which may
- * pause the socket).  Completes without a value when the client half-closes
+ * or broken: emits the NetstringReader's result, then completes.  It is
+ * the socket's reader while subscribed.  Every chunk is counted against
+ * `share` of the receive budget first (which may pause the socket).  Completes without a value when the client half-closes
  * or closes first, or sends nothing for `idleMs` (time during which
  * `share.held` says the budget holds the connection back does not count:
  * a held connection gets at least `idleMs` more once it is resumed).  Errors with the socket's error.  Unsubscribing
- * removes its socket listeners, clears its timer and tells the share that
+ * stops being the socket's reader, clears its timer and tells the share that
  * reading is over (its bytes stay counted until the share is released).
  *
  * The same as socketChunks → countReceived → idleTimeout → decodeNetstring,
  * fused: every connection subscribes to it and every chunk passes through
  * it, and one subscriber with one timer costs a fraction of four.
  */
-export function receiveRequest(socket: Socket, share: BudgetShare, idleMs: number, maxSize: number): Observable<NetstringReadResult> {
+export function receiveRequest(socket: ClientConnection, share: BudgetShare, idleMs: number, maxSize: number): Observable<NetstringReadResult> {
   // a bound module function, not a literal per connection (see RequestRead)
   return new Observable<NetstringReadResult>(subscribeRequest.bind(undefined, socket, share, idleMs, maxSize));
 }
 
-function subscribeRequest(socket: Socket, share: BudgetShare, idleMs: number, maxSize: number, subscriber: Subscriber<NetstringReadResult>): RequestRead {
+function subscribeRequest(socket: ClientConnection, share: BudgetShare, idleMs: number, maxSize: number, subscriber: Subscriber<NetstringReadResult>): RequestRead {
   return new RequestRead(socket, share, subscriber, idleMs, maxSize);
 }

@@ -4,6 +4,7 @@ import { logDomain } from '../log.js';
 import { systemErrorText } from '../native/linux.js';
 import type { ResponseText } from '../protocol/responses.js';
 import type { Client } from '../client.js';
+import type { ClientWriteListener } from '../streams/client-pipe.js';
 
 /**
  * On subscription writes the response netstring and closes the connection;
@@ -11,7 +12,7 @@ import type { Client } from '../client.js';
  * the bytes in the one write (the usual case: a few bytes into an empty
  * socket buffer; the socket is destroyed right away, its peer reads the
  * answer, then the end of the connection); otherwise once the rest is
- * flushed and the write side shut down (the socket is then destroyed).
+ * written (the socket is then destroyed).
  * When the socket is no longer writable or the write fails, logs `Failed
  * to write: …` and completes at once.  Unsubscribing does not stop a
  * pending write: the connection's owner (serveClient) destroys the socket
@@ -30,26 +31,30 @@ function writeResponse(client: Client, response: ResponseText, subscriber: Subsc
     subscriber.complete();
     return;
   }
-  // the netstring as a latin1 string: Node writes it to the socket without
+  // the netstring as a latin1 string: written to the socket without
   // making Buffers (encodeNetstring's three); a ResponseText is latin1
   // text, one byte per character, so its length is its byte count
-  socket.write(`${response.length}:${response},`, 'latin1');
-  // written (or failed) within the call: nothing is left to wait for
-  if (socket.writableLength === 0) {
-    if (socket.errored !== null) logDomain(client.domain, `Failed to write: ${systemErrorText(socket.errored)}`);
-    socket.destroy();
-    subscriber.complete();
+  const outcome = socket.write(`${response.length}:${response},`);
+  if (outcome === 'pending') {
+    socket.afterWrite(new PendingAnswer(client, subscriber));
     return;
   }
-  const onError = (error: Error): void => {
-    logDomain(client.domain, `Failed to write: ${systemErrorText(error)}`);
-    socket.destroy();
-    subscriber.complete();
-  };
-  socket.once('error', onError);
-  socket.end(() => {
-    socket.off('error', onError);
-    socket.destroy();
-    subscriber.complete();
-  });
+  // written (or failed) within the call: nothing is left to wait for
+  if (outcome !== 'written') logDomain(client.domain, `Failed to write: ${systemErrorText(outcome)}`);
+  socket.destroy();
+  subscriber.complete();
+}
+
+/** An answer the kernel did not take at once (a client that does not read): the connection closes once it is written. */
+class PendingAnswer implements ClientWriteListener {
+  constructor(
+    private readonly client: Client,
+    private readonly subscriber: Subscriber<never>,
+  ) {}
+
+  written(error: NodeJS.ErrnoException | undefined): void {
+    if (error !== undefined) logDomain(this.client.domain, `Failed to write: ${systemErrorText(error)}`);
+    this.client.socket.destroy();
+    this.subscriber.complete();
+  }
 }

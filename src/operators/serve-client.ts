@@ -14,7 +14,6 @@ import type { Policy } from '../policy.js';
 import { describeNetstringError, type NetstringReadResult } from '../protocol/netstring-reader.js';
 import { parseQmqpRequest, type QmqpRequest } from '../protocol/qmqp.js';
 import type { ServerBackoff } from '../actions/server-backoff.js';
-import { stopKeeping } from '../streams/client-socket.js';
 import { systemErrorText } from '../native/linux.js';
 import type { BudgetShare, ReceiveBudget } from '../streams/receive-budget.js';
 import type { Timeouts } from '../timeouts.js';
@@ -113,7 +112,8 @@ class Connection implements ShutdownHook {
 
   /** The request read: answer it. */
   next(read: NetstringReadResult): void {
-    stopKeeping(this.client.socket);
+    // what the client sends from now on is read into the window it has (only to notice it), not kept
+    this.client.socket.area.stopGrowing();
     this.answering = true;
     this.subscriber.add(serveRequest(this.client, read, this.options, this).subscribe(this.watch));
   }

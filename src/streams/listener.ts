@@ -4,12 +4,12 @@
 // clients then wait in the kernel's listen backlog, as with a busy
 // original, instead of being accepted and reset.
 import { chmodSync, lstatSync, unlinkSync } from 'node:fs';
-import type { Socket } from 'node:net';
 import { resolve } from 'node:path';
 import { Observable, mergeMap, timer, type Subscription } from '../rx.js';
 import { acceptConnection, closeFd, connectSocket, listenUnix, setNonBlocking, SystemError, watchReadable } from '../native/linux.js';
 import type { ListenTarget } from '../policy.js';
-import { acceptedSocket } from './client-socket.js';
+import type { ClientConnection } from './client-pipe.js';
+import { acceptedClient } from './client-socket.js';
 
 /**
  * The listen backlog: the system's maximum (the kernel caps the request at
@@ -35,7 +35,7 @@ export interface Listener {
 }
 
 export interface Accepted {
-  readonly socket: Socket;
+  readonly socket: ClientConnection;
   readonly listener: Listener;
 }
 
@@ -135,8 +135,6 @@ export function removeOwnFiles(listeners: Iterable<Listener>): void {
   }
 }
 
-function ignoreError(): void {}
-
 /** What the accept source needs to know from the connection limits. */
 export interface AcceptGate {
   /** Whether another connection may be accepted now (emits the current state on subscribe). */
@@ -175,11 +173,7 @@ function acceptOn(listener: Listener, gate: AcceptGate): Observable<Accepted> {
           return;
         }
         if (fd === undefined) return;
-        const socket = acceptedSocket(fd);
-        // every stage listens for the errors it cares about; this one
-        // only makes sure no error is ever unhandled (which would crash)
-        socket.on('error', ignoreError);
-        subscriber.next({ socket, listener });
+        subscriber.next({ socket: acceptedClient(fd), listener });
       }
     };
     const watch = watchReadable(listener.fd, drain);

@@ -70,10 +70,13 @@ interface HandleWriteReq {
   pieces: readonly Buffer[];
 }
 
-interface StreamWrapBinding {
+/** What the direct writes (and src/streams/client-pipe.ts) use of Node's stream_wrap binding. */
+export interface StreamWrapBinding {
   WriteWrap: new () => HandleWriteReq;
+  ShutdownWrap: new () => object;
   streamBaseState: Int32Array;
   kLastWriteWasAsync: number;
+  kReadBytesOrError: number;
 }
 
 /**
@@ -84,13 +87,22 @@ interface StreamWrapBinding {
 function streamWrap(): StreamWrapBinding | undefined {
   try {
     const b = (process as unknown as { binding(name: string): Partial<StreamWrapBinding> }).binding('stream_wrap');
-    return typeof b.WriteWrap === 'function' && b.streamBaseState instanceof Int32Array && typeof b.kLastWriteWasAsync === 'number' ? (b as StreamWrapBinding) : undefined;
+    return typeof b.WriteWrap === 'function' &&
+      typeof b.ShutdownWrap === 'function' &&
+      b.streamBaseState instanceof Int32Array &&
+      typeof b.kLastWriteWasAsync === 'number' &&
+      typeof b.kReadBytesOrError === 'number'
+      ? (b as StreamWrapBinding)
+      : undefined;
   } catch {
     return undefined;
   }
 }
 
 const STREAM_WRAP = streamWrap();
+
+/** The stream_wrap binding where it has what direct writes need, else undefined. */
+export const streamWrapBinding: StreamWrapBinding | undefined = STREAM_WRAP;
 
 /** Whether writes can go straight to a libuv handle here (a HandleStream needs it). */
 export const directWrites: boolean = STREAM_WRAP !== undefined;
