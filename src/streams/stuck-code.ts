@@ -1,0 +1,51 @@
+// Code that holds the main thread without end, found and stopped: the
+// event loop beats at least every second, and each beat pushes a
+// TerminationTimer (src/native/stop-timers.ts) `limitMs` further; when no
+// beat comes for that long, the timer stops whatever runs, and the next
+// beat tells.
+//
+// The stopped code is unwound without its `finally` blocks, and Node's
+// own bookkeeping of the callback it ran in is left one entry deep: Node
+// would end the process on that ("async hook stack has become
+// corrupted") unless its check is off, which the command line of
+// dist/main.js does (`--no-force-async-hooks-checks`; docs/limits.md).
+// What the stopped code was doing stays half done: the caller must treat
+// its state as lost (the daemon abandons the Lua state and ends the
+// process once the mails in flight are done).
+import { performance } from 'node:perf_hooks';
+import { Observable } from '../rx.js';
+import { TerminationTimer } from '../native/stop-timers.js';
+
+/** How often the event loop beats at most (ms). */
+const BEAT_MS = 1000;
+
+/**
+ * Emits, each time the main thread was held for `limitMs` without
+ * returning to the event loop and the code holding it was stopped, how
+ * long it had been held (ms, from the beat before).  Never emits where
+ * the node binary does not offer the termination (TerminationTimer.create).
+ * Never completes or errors.  Unsubscribing stops the beat and deletes the
+ * timer.  The beat's interval does not keep the process alive.
+ */
+export function stuckCode$(limitMs: number): Observable<number> {
+  return new Observable<number>((subscriber) => {
+    const timer = TerminationTimer.create();
+    if (timer === undefined) return undefined;
+    let lastBeat = performance.now();
+    timer.arm(limitMs);
+    const beat = setInterval(
+      () => {
+        const now = performance.now();
+        if (timer.expired()) subscriber.next(now - lastBeat);
+        lastBeat = now;
+        timer.arm(limitMs);
+      },
+      Math.min(BEAT_MS, limitMs / 4),
+    );
+    beat.unref();
+    return () => {
+      clearInterval(beat);
+      timer.close();
+    };
+  });
+}
