@@ -20,10 +20,17 @@ import { describeMetricsAddress, metricsListenHandler, serveMetrics, type Metric
 import { accepted$, adoptListener, bindListener, closeListener, listenTargetName, removeOwnFiles, type Listener } from './streams/listener.js';
 import { ReceiveBudget, defaultReceiveBudget } from './streams/receive-budget.js';
 import { releaseAfterStartup } from './streams/release-memory.js';
+import { stuckCode$ } from './streams/stuck-code.js';
+import { killAfter } from './native/stop-timers.js';
 import { connectionLimits, defaultMaxConnections, DEFAULT_MAX_CONNECTIONS_PER_UID, type ConnectionLimits } from './operators/connection-limits.js';
 import { pendingSignals, signalNumber } from './streams/signals.js';
 import { createNotifier, reloadingMessage, takeListenFds, watchdogPings$, type Notifier } from './streams/systemd.js';
 import type { Timeouts } from './timeouts.js';
+
+/** The exit status after code held the process and was stopped (EX_SOFTWARE). */
+export const EXIT_STUCK = 70;
+/** What the run-time limit cannot stop, for the log line of a mail that failed so. */
+const STUCK_CAUSES = 'a __gc metamethod or a library function such as string.find, which the run-time limit cannot interrupt';
 
 export interface DaemonOptions {
   readonly configPath: string;
@@ -197,15 +204,39 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     .pipe(takeUntil(stopping$))
     .subscribe((message) => notifier.notify(message));
 
-  stopSignals.signals$.pipe(take(1)).subscribe((name) => {
+  let exitStatus = 0;
+  /** Stops taking connections; mails in flight get the grace period (below), then the process ends. */
+  const stop = (line: string): void => {
+    if (stopping$.isStopped) return;
     // later signals get the default action and end the process at once
     stopSignals.stop();
     hangups.stop();
-    logPlain(`caught signal ${signalNumber(name)}, shutting down (pid=${process.pid})`);
+    logPlain(line);
     notifier.notify('STOPPING=1');
     stopping$.next();
     stopping$.complete();
-  });
+  };
+  stopSignals.signals$.pipe(take(1)).subscribe((name) => stop(`caught signal ${signalNumber(name)}, shutting down (pid=${process.pid})`));
+
+  // Code that held the process so long that it was stopped from outside
+  // (what Lua's run-time limit cannot stop) left its state half done: the
+  // Lua state is abandoned (its mail, and every later one, fails with
+  // `Zscript failed`) and the process ends like on SIGTERM, with status
+  // EXIT_STUCK, for the service manager or the primary to start a fresh
+  // one.  Should the ending itself not finish, the kernel kills it.
+  const stuck = stuckCode$(options.timeouts.stuckCodeMs)
+    .pipe(take(1))
+    .subscribe((heldMs) => {
+      const seconds = (heldMs / 1000).toFixed(1);
+      const inLua = engine.running;
+      if (inLua) engine.abandon(`Lua code was stopped after it held the process for ${seconds} s (${STUCK_CAUSES})`);
+      exitStatus = EXIT_STUCK;
+      killAfter(options.timeouts.shutdownGraceMs + options.timeouts.stuckCodeMs);
+      stop(
+        `stuck: ${inLua ? 'Lua code' : 'code'} held the process for ${seconds} s and was stopped; ` +
+          `${inLua ? 'the Lua state is abandoned, ' : ''}no new connections, exiting with status ${EXIT_STUCK} once the mails in flight are done (pid=${process.pid})`,
+      );
+    });
 
   // After the grace period, whatever is still in flight is cancelled the
   // way a client disconnect cancels it.
@@ -233,11 +264,12 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     )
       .pipe(
         finalize(() => {
+          stuck.unsubscribe();
           removeOwnFiles(opened);
           metricsServer?.close();
           cancelAll$.complete();
           notifier.close();
-          resolve(0);
+          resolve(exitStatus);
         }),
       )
       .subscribe();

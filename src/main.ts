@@ -1,4 +1,4 @@
-#!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=4
+#!/usr/bin/env -S MALLOC_ARENA_MAX=1 node --max-semi-space-size=4 --no-force-async-hooks-checks
 // Entry point of the `qrelay` command.
 //
 // The first line caps V8's young generation (where new objects are made) at
@@ -12,8 +12,12 @@
 // from later side-by-side bench rounds (2 KB relay, 8 clients): each setting
 // about 6-8% more CPU per mail; none with 1 client or for discard.  Programs
 // started by exec/exec_raw get their own environment,
-// without it.  The workers of --workers inherit both; `npm start` runs this
-// file by its first line too.
+// without it.  `--no-force-async-hooks-checks` lets the process go on
+// after code that held it was stopped from outside
+// (src/streams/stuck-code.ts): the stopped callback leaves Node's record
+// of async contexts one entry deep, which Node's check would otherwise
+// end the process for.  The workers of --workers inherit all three; `npm
+// start` runs this file by its first line too.
 import { HELP, USAGE, packageVersion, parseCommandLine } from './cli.js';
 import { timeoutsFromEnvironment } from './timeouts.js';
 

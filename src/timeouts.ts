@@ -22,6 +22,14 @@ export interface Timeouts {
   readonly shutdownGraceMs: number;
   /** Lua code running this long without pausing gets an uncatchable error. */
   readonly luaRunTimeMs: number;
+  /**
+   * Code holding the process this long without returning to its event
+   * loop is stopped from outside, and the process ends once the mails in
+   * flight are done (src/streams/stuck-code.ts): what the run-time limit
+   * cannot stop (a Lua `__gc` metamethod, a library function such as
+   * string.find).  Twice the run-time limit, at least 200 ms.
+   */
+  readonly stuckCodeMs: number;
   /** `connect` with several servers: a server that failed is skipped this long, doubling with each further failure… */
   readonly serverBackoffFirstMs: number;
   /** … up to this. */
@@ -39,6 +47,7 @@ export const DEFAULT_TIMEOUTS: Timeouts = {
   killGraceMs: 60_000,
   shutdownGraceMs: 5_000,
   luaRunTimeMs: 10_000,
+  stuckCodeMs: 20_000,
   serverBackoffFirstMs: 10_000,
   serverBackoffMaxMs: 300_000,
 };
@@ -47,6 +56,11 @@ export const DEFAULT_TIMEOUTS: Timeouts = {
 export const PG_CANCEL_TIMEOUT_MS = 10_000;
 /** `pg` library: delay between reconnect attempts after the immediate one failed. */
 export const PG_RECONNECT_INTERVAL_MS = 10_000;
+
+/** Timeouts.stuckCodeMs for a run-time limit of `luaRunTimeMs`. */
+export function stuckCodeLimit(luaRunTimeMs: number): number {
+  return Math.max(2 * luaRunTimeMs, 200);
+}
 
 /** A non-negative number of milliseconds from `env[name]`, else `fallback`. */
 export function millisecondsFromEnvironment(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
@@ -63,10 +77,12 @@ export function millisecondsFromEnvironment(env: NodeJS.ProcessEnv, name: string
  */
 export function timeoutsFromEnvironment(env: NodeJS.ProcessEnv): Timeouts {
   const d = DEFAULT_TIMEOUTS;
+  const luaRunTimeMs = millisecondsFromEnvironment(env, 'QRELAY_LUA_TIME_LIMIT_MS', d.luaRunTimeMs);
   return {
     ...d,
     shutdownGraceMs: millisecondsFromEnvironment(env, 'QRELAY_SHUTDOWN_GRACE_MS', d.shutdownGraceMs),
-    luaRunTimeMs: millisecondsFromEnvironment(env, 'QRELAY_LUA_TIME_LIMIT_MS', d.luaRunTimeMs),
+    luaRunTimeMs,
+    stuckCodeMs: stuckCodeLimit(luaRunTimeMs),
     killGraceMs: millisecondsFromEnvironment(env, 'QRELAY_TEST_KILL_GRACE_MS', d.killGraceMs),
     serverBackoffFirstMs: millisecondsFromEnvironment(env, 'QRELAY_TEST_BACKOFF_FIRST_MS', d.serverBackoffFirstMs),
     serverBackoffMaxMs: millisecondsFromEnvironment(env, 'QRELAY_TEST_BACKOFF_MAX_MS', d.serverBackoffMaxMs),

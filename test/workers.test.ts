@@ -71,9 +71,9 @@ describe('--workers', () => {
     }
   });
 
-  it('runs the primary and every worker with the node options and environment of the command\'s first line (the young-generation cap, one malloc arena)', async () => {
+  it('runs the primary and every worker with the node options and environment of the command\'s first line (the young-generation cap, async-hook checks off, one malloc arena)', async () => {
     const words = readFileSync(MAIN, 'latin1').split('\n', 1)[0]!.split(' ');
-    assert.deepEqual(words.slice(words.indexOf('node') + 1), ['--max-semi-space-size=4']);
+    assert.deepEqual(words.slice(words.indexOf('node') + 1), ['--max-semi-space-size=4', '--no-force-async-hooks-checks']);
     assert.deepEqual(words.slice(2, words.indexOf('node')), ['MALLOC_ARENA_MAX=1']);
     // run as the `qrelay` command is: the file itself, by its #! line
     const daemon = await daemonWith('2', [MAIN]);
@@ -81,6 +81,7 @@ describe('--workers', () => {
       for (const pid of [daemon.child.pid!, ...liveChildren(daemon)]) {
         const argv = readFileSync(`/proc/${pid}/cmdline`, 'latin1').split('\0');
         assert.ok(argv.includes('--max-semi-space-size=4'), `pid ${pid}: ${argv.join(' ')}`);
+        assert.ok(argv.includes('--no-force-async-hooks-checks'), `pid ${pid}: ${argv.join(' ')}`);
         assert.ok(readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes('MALLOC_ARENA_MAX=1'), `pid ${pid}: environment`);
       }
     } finally {

@@ -110,12 +110,25 @@ export class CoroutineDriver {
   run$<T>(id: number, coroutine: Coroutine<T>): Observable<T> {
     return new Observable<T>((subscribeRun<T>).bind(undefined, this.runs, id, coroutine));
   }
+
+  /**
+   * The call into Lua under way was stopped from outside and never
+   * returned (the engine is abandoned: LuaState.abandon): the run that
+   * made it ends with the error `reason`, as if its coroutine had failed.
+   */
+  abandon(reason: string): void {
+    const run = this.runs.current;
+    this.runs.current = undefined;
+    run?.step(['error', reason]);
+  }
 }
 
 /** The driver's state that its runs use: suspending operations, the runs waiting for a script, the resume call. */
 class DriverRuns {
   /** Runs waiting (status `wait`) until a script resumes their coroutine: `completed` goes to them. */
   readonly waiting = new Map<number, CoroutineRun<unknown>>();
+  /** The run whose call into Lua (its start or a resumption) is under way: see CoroutineDriver.abandon. */
+  current: CoroutineRun<unknown> | undefined = undefined;
   readonly operations = new Map<string, Operation>([
     ['sleep', (args) => timer(Math.max(0, Number(args[0]) * 1000)).pipe(map((): LuaPushable[] => []))],
   ]);
@@ -126,15 +139,21 @@ class DriverRuns {
     readonly host: Pick<LibraryHost, 'dryRun' | 'refuse'>,
   ) {}
 
-  /** Resumes the coroutine `id` with `results` (driver.lua's M.resume). */
-  resumeWith(id: number, results: readonly LuaPushable[]): LuaArg[] {
-    return this.driver.call(this.resume, [id, ...results], false);
+  /** Resumes the coroutine `id` of `run` with `results` (driver.lua's M.resume). */
+  resumeWith(run: CoroutineRun<unknown>, id: number, results: readonly LuaPushable[]): LuaArg[] {
+    this.current = run;
+    const values = this.driver.call(this.resume, [id, ...results], false);
+    this.current = undefined;
+    return values;
   }
 }
 
 function subscribeRun<T>(runs: DriverRuns, id: number, coroutine: Coroutine<T>, subscriber: Subscriber<T>): CoroutineRun<T> {
   const run = new CoroutineRun(runs, id, coroutine, subscriber);
-  run.step(coroutine.start());
+  runs.current = run as CoroutineRun<unknown>;
+  const values = coroutine.start();
+  runs.current = undefined;
+  run.step(values);
   return run;
 }
 
@@ -165,14 +184,14 @@ class CoroutineRun<T> {
     if (status === 'pending' && runs.host.dryRun) {
       const name = String(values[1]);
       runs.host.refuse(name);
-      return this.step(runs.resumeWith(id, DRY_RUN_RESULTS[name] ?? ['error', DRY_RUN_REFUSAL]));
+      return this.step(runs.resumeWith(this as CoroutineRun<unknown>, id, DRY_RUN_RESULTS[name] ?? ['error', DRY_RUN_REFUSAL]));
     }
     if (status === 'pending') {
       const operation = runs.operations.get(String(values[1]));
       if (operation === undefined) return this.step(['error', `Unknown operation ${String(values[1])}`]);
       this.pending().add(
         operation(values.slice(2)).subscribe({
-          next: (results) => this.step(runs.resumeWith(id, results)),
+          next: (results) => this.step(runs.resumeWith(this as CoroutineRun<unknown>, id, results)),
           error: (e: unknown) => this.step(['error', e instanceof Error ? e.message : String(e)]),
         }),
       );

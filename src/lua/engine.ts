@@ -123,6 +123,22 @@ export class LuaEngine implements Policy, LibraryHost {
     return { ...settings, logServer };
   }
 
+  /**
+   * A call into Lua was stopped from outside (src/streams/stuck-code.ts):
+   * the Lua state is half way through it and never runs again.  The mail
+   * or run whose call it was fails with `reason`; every later call into
+   * Lua fails with it at once (a mail: `Zscript failed`).
+   */
+  abandon(reason: string): void {
+    this.lua.abandon(reason);
+    this.driver.abandon(reason);
+  }
+
+  /** Whether a call into Lua is under way (or was stopped from outside: it never left). */
+  get running(): boolean {
+    return this.lua.running;
+  }
+
   /** The daemon shuts down: the libraries close what they hold open (database connections). */
   shutdown(): void {
     shutdownLibraries();

@@ -34,6 +34,8 @@ export class LuaState {
   private readonly functionPointers: number[] = [];
   private readonly c: LuaC;
   private readonly limits: RunLimits;
+  /** Set once a call was stopped from outside (abandon): why no call may run. */
+  private abandoned: string | undefined = undefined;
 
   private constructor(module: EmscriptenModule, c: LuaC) {
     this.m = module;
@@ -250,6 +252,20 @@ export class LuaState {
     this.limits.limitRunTime(this.L, ms);
   }
 
+  /**
+   * A call into Lua was stopped from outside and never returned
+   * (src/streams/stuck-code.ts): the state is half way through it and must
+   * not run again.  Every later call throws LuaError(`reason`) at once.
+   */
+  abandon(reason: string): void {
+    this.abandoned ??= reason;
+  }
+
+  /** Whether a call into Lua is under way (or was stopped from outside: it never left). */
+  get running(): boolean {
+    return this.limits.running;
+  }
+
   /** Why the last call was stopped (run-time limit or heap cap: its message), once. */
   takeStopped(): string | undefined {
     return this.limits.takeStopped();
@@ -287,6 +303,7 @@ export class LuaState {
    * code on the main thread (see RunLimits.hookMain).
    */
   call(ref: number, args: readonly LuaPushable[], mainHook = true): LuaArg[] {
+    if (this.abandoned !== undefined) throw new LuaError(this.abandoned);
     const L = this.L;
     this.limits.hookMain(mainHook);
     const top = this.c.lua_gettop(L);
@@ -335,6 +352,7 @@ export class LuaState {
    * to its first result.
    */
   callForRef(ref: number, args: readonly number[]): number {
+    if (this.abandoned !== undefined) throw new LuaError(this.abandoned);
     const L = this.L;
     const top = this.c.lua_gettop(L);
     this.c.lua_rawgeti(L, LUA_REGISTRYINDEX, BigInt(ref));

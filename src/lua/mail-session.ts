@@ -110,7 +110,12 @@ class LuaMailSession implements MailSession, Coroutine<Decision> {
         this.closed = this.reported;
       } else {
         const values = context.driver.call(context.entries.close, [id], false);
-        this.closed = values.length > 0 ? readMailState(values, 0, mail.sender).state : { sender: mail.sender, account: undefined, headers: [] };
+        const client: MailState = { sender: mail.sender, account: undefined, headers: [] };
+        // none: Lua holds no state of this mail; a mail state is at least
+        // three values, a failed call ('error', text: the engine was
+        // abandoned) two, and then the state the action carried, if any
+        if (values.length === 0) this.closed = client;
+        else this.closed = values.length >= 3 ? readMailState(values, 0, mail.sender).state : (this.reported ?? client);
       }
     }
     return this.closed;

@@ -56,6 +56,15 @@ export class RunLimits {
   }
 
   /**
+   * Whether a call from JavaScript into Lua is under way.  Also true after
+   * such a call was stopped from outside (src/streams/stuck-code.ts): it
+   * never left.
+   */
+  get running(): boolean {
+    return this.callDepth > 0;
+  }
+
+  /**
    * Caps what the Lua state may hold.  An allocation past the cap fails
    * (Lua's "not enough memory" error), and the run that hit it is stopped
    * at the next hook check even if the script catches that error.
