@@ -223,8 +223,10 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   // Lua state is abandoned (its mail, and every later one, fails with
   // `Zscript failed`) and the process ends like on SIGTERM, with status
   // EXIT_STUCK, for the service manager or the primary to start a fresh
-  // one.  Should the ending itself not finish, the kernel kills it.
-  const stuck = stuckCode$(options.timeouts.stuckCodeMs)
+  // one.  Should the ending itself not finish, the kernel kills it; it
+  // also kills a process that not even the stop frees (blocked in a
+  // system call) after twice the limit.
+  const stuck = stuckCode$(options.timeouts.stuckCodeMs, 2 * options.timeouts.stuckCodeMs)
     .pipe(take(1))
     .subscribe((heldMs) => {
       const seconds = (heldMs / 1000).toFixed(1);

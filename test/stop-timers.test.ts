@@ -12,9 +12,9 @@ function run(code: string): ReturnType<typeof spawnSync> {
 }
 
 describe('stop timers', () => {
-  it('TerminationTimer stops a loop that never ends, inside a timer callback; the event loop goes on and expired() tells', () => {
+  it('a terminating StopTimer stops a loop that never ends, inside a timer callback; the event loop goes on and expired() tells', () => {
     const result = run(`
-      const timer = t.TerminationTimer.create();
+      const timer = t.StopTimer.terminating();
       setTimeout(() => {
         timer.arm(100);
         for (;;) {}
@@ -28,9 +28,9 @@ describe('stop timers', () => {
     assert.equal(result.stdout, 'expired=true\n');
   });
 
-  it('TerminationTimer re-armed before it expires stops nothing', () => {
+  it('a terminating StopTimer re-armed before it expires stops nothing', () => {
     const result = run(`
-      const timer = t.TerminationTimer.create();
+      const timer = t.StopTimer.terminating();
       timer.arm(200);
       const beat = setInterval(() => timer.arm(200), 20);
       setTimeout(() => {
@@ -40,6 +40,21 @@ describe('stop timers', () => {
         clearInterval(beat);
         timer.close();
       }, 300);
+    `);
+    assert.equal(result.status, 0, String(result.stderr));
+    assert.equal(result.stdout, 'expired=false\n');
+  });
+
+  it('a killing StopTimer re-armed before it expires kills nothing', () => {
+    const result = run(`
+      const timer = t.StopTimer.killing();
+      timer.arm(200);
+      const beat = setInterval(() => timer.arm(200), 20);
+      setTimeout(() => {
+        console.log('expired=' + timer.expired());
+        clearInterval(beat);
+        timer.close();
+      }, 400);
     `);
     assert.equal(result.status, 0, String(result.stderr));
     assert.equal(result.stdout, 'expired=false\n');

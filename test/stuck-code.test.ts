@@ -3,15 +3,17 @@
 // library function such as string.find: no VM instruction to hook) is
 // stopped from outside after twice the limit; its mail is answered
 // `Zscript failed`, the Lua state is abandoned, mails past the policy
-// finish, and the process exits 70 for a fresh one to take over.  The
+// finish, and the process exits 70 for a fresh one to take over.  Code
+// blocked in a system call is beyond the stop: the kernel kills the process.  The
 // daemon runs by its #! line, as the `qrelay` command does (its node
 // options let the process go on after the stop).
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { MAIN, removeDir, startDaemon, tempDir, waitFor, type RunningDaemon } from './helpers/daemon.js';
-import { downstreamServer, qmqpRequest, send } from './helpers/qmqp.js';
+import { downstreamServer, exchange, qmqpRequest, send } from './helpers/qmqp.js';
 
 const CONFIG = `local dir = os.getenv('TEST_DIR')
 qmqp_listen(dir .. '/qrelay.sock', function(m)
@@ -22,6 +24,8 @@ qmqp_listen(dir .. '/qrelay.sock', function(m)
   elseif to == 'pattern@example.org' then
     sleep(0.05)
     string.find(string.rep('a', 5000), '.-.-.-.-.-.-.-b')
+  elseif to == 'fifo@example.org' then
+    io.open(dir .. '/fifo'):read('a')
   elseif to == 'slow@example.org' then
     sleep(0.4)
   elseif to == 'relay@example.org' then
@@ -92,6 +96,21 @@ describe('code the run-time limit cannot stop', () => {
       assert.equal(await daemon.exited, 70);
     } finally {
       if (daemon.child.exitCode === null) await daemon.stop();
+      removeDir(dir);
+    }
+  });
+
+  it('a handler blocked in a system call (opening a FIFO nobody writes), which no stop reaches: the kernel kills the process after twice the limit', async () => {
+    const dir = tempDir();
+    assert.equal(spawnSync('mkfifo', [join(dir, 'fifo')]).status, 0);
+    const daemon = await daemonIn(dir);
+    try {
+      const answer = await exchange(join(dir, 'qrelay.sock'), mail('fifo@example.org'));
+      assert.equal(answer.response.length, 0);
+      await daemon.exited;
+      assert.equal(daemon.child.signalCode, 'SIGKILL');
+    } finally {
+      if (daemon.child.exitCode === null && daemon.child.signalCode === null) await daemon.stop();
       removeDir(dir);
     }
   });

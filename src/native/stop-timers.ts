@@ -5,7 +5,7 @@
 // such code, and a JavaScript worker thread would cost its own V8 heap
 // (several MB of the idle memory).  These are POSIX timers
 // (timer_create on CLOCK_MONOTONIC) that the kernel and glibc run:
-// - TerminationTimer: when it expires, glibc starts a thread
+// - StopTimer.terminating(): when it expires, glibc starts a thread
 //   (SIGEV_THREAD) that calls V8's `v8::Isolate::TerminateExecution` on
 //   the main isolate, the public embedder API (reached, like
 //   memory-pressure.ts, through the symbols the node binary exports for
@@ -13,7 +13,9 @@
 //   an uncatchable exception in whatever JavaScript or WebAssembly runs,
 //   which unwinds it to the event loop.  The call's one argument is the
 //   timer's sigval, which holds the isolate.
-// - killAfter: the kernel sends SIGKILL when it expires (SIGEV_SIGNAL).
+// - StopTimer.killing(): the kernel sends SIGKILL when it expires
+//   (SIGEV_SIGNAL): for code blocked in a system call (reading a FIFO
+//   nobody writes), which no termination reaches.
 import { packageRequire } from '../package-dir.cjs';
 
 // required, not imported: see src/package-dir.cts
@@ -72,26 +74,13 @@ function lookUpTerminate(libc: ReturnType<typeof koffi.load>): TimerCalls['termi
   }
 }
 
-/** A new timer on CLOCK_MONOTONIC for `event`; its id, or undefined when the kernel refused. */
-function createTimer(c: TimerCalls, event: Buffer): bigint | undefined {
-  const id = Buffer.alloc(8);
-  return c.create(CLOCK_MONOTONIC, event, id) === 0 ? id.readBigInt64LE(0) : undefined;
-}
-
-/** Sets the timer `id` to expire once, `ms` from now. */
-function setTimer(c: TimerCalls, id: bigint, spec: Buffer, ms: number): void {
-  spec.fill(0);
-  spec.writeBigInt64LE(BigInt(Math.floor(ms / 1000)), IT_VALUE_SEC);
-  spec.writeBigInt64LE(BigInt(Math.round((ms % 1000) * 1_000_000)), IT_VALUE_NSEC);
-  c.settime(id, 0, spec, null);
-}
-
 /**
- * A timer that stops the JavaScript or WebAssembly the main thread runs
- * when it expires (see the head of this file).  Create it on the main
- * thread: the isolate it stops is the one that created it.
+ * A one-shot timer that acts on the process when it expires (see the head
+ * of this file): `terminating` stops the JavaScript or WebAssembly the
+ * main thread runs, `killing` kills the process.  Create a terminating one
+ * on the main thread: the isolate it stops is the one that created it.
  */
-export class TerminationTimer {
+export class StopTimer {
   private readonly spec = Buffer.alloc(ITIMERSPEC_SIZE);
   private armed = false;
 
@@ -100,25 +89,42 @@ export class TerminationTimer {
     private readonly id: bigint,
   ) {}
 
-  /** The timer, or undefined where the node binary does not export V8's API or the kernel has no timer for it. */
-  static create(): TerminationTimer | undefined {
+  /** Stops what runs; undefined where the node binary does not export V8's API or the kernel has no timer for it. */
+  static terminating(): StopTimer | undefined {
     const c = timerCalls();
     if (c.terminate === null) return undefined;
     const event = Buffer.alloc(SIGEVENT_SIZE);
     event.writeBigUInt64LE(c.terminate.isolate, 0);
     event.writeInt32LE(SIGEV_THREAD, SIGEV_NOTIFY);
     event.writeBigUInt64LE(c.terminate.function, SIGEV_FUNCTION);
-    const id = createTimer(c, event);
-    return id === undefined ? undefined : new TerminationTimer(c, id);
+    return StopTimer.created(c, event);
+  }
+
+  /** Kills the process (SIGKILL), whatever it is doing then; undefined where the kernel refused the timer. */
+  static killing(): StopTimer | undefined {
+    const event = Buffer.alloc(SIGEVENT_SIZE);
+    event.writeInt32LE(SIGKILL, SIGEV_SIGNO);
+    event.writeInt32LE(SIGEV_SIGNAL, SIGEV_NOTIFY);
+    return StopTimer.created(timerCalls(), event);
+  }
+
+  /** A new timer on CLOCK_MONOTONIC for `event`, or undefined when the kernel refused. */
+  private static created(c: TimerCalls, event: Buffer): StopTimer | undefined {
+    const id = Buffer.alloc(8);
+    return c.create(CLOCK_MONOTONIC, event, id) === 0 ? new StopTimer(c, id.readBigInt64LE(0)) : undefined;
   }
 
   /** Expires `ms` from now (replacing the time it was set to before). */
   arm(ms: number): void {
-    setTimer(this.c, this.id, this.spec, ms);
+    const spec = this.spec;
+    spec.fill(0);
+    spec.writeBigInt64LE(BigInt(Math.floor(ms / 1000)), IT_VALUE_SEC);
+    spec.writeBigInt64LE(BigInt(Math.round((ms % 1000) * 1_000_000)), IT_VALUE_NSEC);
+    this.c.settime(this.id, 0, spec, null);
     this.armed = true;
   }
 
-  /** Whether it expired (and so stopped what ran) since it was last armed. */
+  /** Whether it expired (and so acted) since it was last armed. */
   expired(): boolean {
     if (!this.armed) return false;
     this.c.gettime(this.id, this.spec);
@@ -138,12 +144,7 @@ export class TerminationTimer {
  * able to.  Returns false when the kernel refused the timer.
  */
 export function killAfter(ms: number): boolean {
-  const c = timerCalls();
-  const event = Buffer.alloc(SIGEVENT_SIZE);
-  event.writeInt32LE(SIGKILL, SIGEV_SIGNO);
-  event.writeInt32LE(SIGEV_SIGNAL, SIGEV_NOTIFY);
-  const id = createTimer(c, event);
-  if (id === undefined) return false;
-  setTimer(c, id, Buffer.alloc(ITIMERSPEC_SIZE), ms);
-  return true;
+  const timer = StopTimer.killing();
+  timer?.arm(ms);
+  return timer !== undefined;
 }

@@ -1,8 +1,10 @@
 // Code that holds the main thread without end, found and stopped: the
 // event loop beats at least every second, and each beat pushes a
-// TerminationTimer (src/native/stop-timers.ts) `limitMs` further; when no
-// beat comes for that long, the timer stops whatever runs, and the next
-// beat tells.
+// terminating StopTimer (src/native/stop-timers.ts) `limitMs` further;
+// when no beat comes for that long, the timer stops whatever runs, and
+// the next beat tells.  A killing StopTimer, pushed `killMs` further by
+// each beat, ends the process when not even the stop brings the beat
+// back (code blocked in a system call).
 //
 // The stopped code is unwound without its `finally` blocks, and Node's
 // own bookkeeping of the callback it ran in is left one entry deep: Node
@@ -14,7 +16,7 @@
 // process once the mails in flight are done).
 import { performance } from 'node:perf_hooks';
 import { Observable } from '../rx.js';
-import { TerminationTimer } from '../native/stop-timers.js';
+import { StopTimer } from '../native/stop-timers.js';
 
 /** How often the event loop beats at most (ms). */
 const BEAT_MS = 1000;
@@ -22,30 +24,36 @@ const BEAT_MS = 1000;
 /**
  * Emits, each time the main thread was held for `limitMs` without
  * returning to the event loop and the code holding it was stopped, how
- * long it had been held (ms, from the beat before).  Never emits where
- * the node binary does not offer the termination (TerminationTimer.create).
- * Never completes or errors.  Unsubscribing stops the beat and deletes the
- * timer.  The beat's interval does not keep the process alive.
+ * long it had been held (ms, from the beat before).  When no beat comes
+ * for `killMs` (more than `limitMs`), the kernel kills the process.
+ * Never emits where the node binary does not offer the termination
+ * (StopTimer.terminating; then nothing is killed either).  Never completes
+ * or errors.  Unsubscribing stops the beat and deletes both timers.  The
+ * beat's interval does not keep the process alive.
  */
-export function stuckCode$(limitMs: number): Observable<number> {
+export function stuckCode$(limitMs: number, killMs: number): Observable<number> {
   return new Observable<number>((subscriber) => {
-    const timer = TerminationTimer.create();
-    if (timer === undefined) return undefined;
+    const terminating = StopTimer.terminating();
+    if (terminating === undefined) return undefined;
+    const killing = StopTimer.killing();
     let lastBeat = performance.now();
-    timer.arm(limitMs);
+    terminating.arm(limitMs);
+    killing?.arm(killMs);
     const beat = setInterval(
       () => {
         const now = performance.now();
-        if (timer.expired()) subscriber.next(now - lastBeat);
+        if (terminating.expired()) subscriber.next(now - lastBeat);
         lastBeat = now;
-        timer.arm(limitMs);
+        terminating.arm(limitMs);
+        killing?.arm(killMs);
       },
       Math.min(BEAT_MS, limitMs / 4),
     );
     beat.unref();
     return () => {
       clearInterval(beat);
-      timer.close();
+      terminating.close();
+      killing?.close();
     };
   });
 }
