@@ -219,11 +219,14 @@ describe('ClientPipe', () => {
     pipe.destroy();
     assert.equal(pipe.destroyed, true);
     assert.equal(pipe.writable, false);
+    // a late end() writes nothing and tells nobody
+    pipe.end('5:Zfull,');
     assert.equal(pipe.area.slabCount, 1, 'still held: the handle closes on the next turn of the loop');
     await waitFor(() => pipe.area.slabCount === 0, 5_000, 'the windows to go back');
     peer.socket.end('more');
     await waitFor(() => peer.closed, 5_000, 'the client to see the close');
     assert.deepEqual(heard.events, ['data abc']);
+    assert.equal(peer.text, '');
   });
 
   it('is not offered where Node lacks the bindings: the accepted connection is then a net.Socket that reads and answers', () => {

@@ -142,9 +142,10 @@ export class ClientPipe implements ClientConnection {
 
   /**
    * A ClientPipe on the accepted descriptor `fd`, reading at once (as a
-   * net.Socket made on it does); undefined where Node lacks the bindings
-   * (the descriptor is then untouched).  Throws, as `new Socket({ fd })`
-   * does, when the descriptor cannot be opened.
+   * net.Socket made on it does; one whose reading cannot start is
+   * returned closed, as such a Socket is destroyed); undefined where Node
+   * lacks the bindings (the descriptor is then untouched).  Throws, as
+   * `new Socket({ fd })` does, when the descriptor cannot be opened.
    */
   static open(fd: number): ClientPipe | undefined {
     if (STATE === undefined) return undefined;
@@ -154,11 +155,7 @@ export class ClientPipe implements ClientConnection {
       return undefined;
     }
     const pipe = new ClientPipe(handle, fd);
-    const status = handle.readStart();
-    if (status !== 0) {
-      pipe.destroy();
-      throw handleError(status, 'read');
-    }
+    if (handle.readStart() !== 0) pipe.destroy();
     return pipe;
   }
 
@@ -204,6 +201,7 @@ export class ClientPipe implements ClientConnection {
   }
 
   end(text: string): void {
+    if (this.destroyed) return;
     const outcome = this.write(text);
     if (typeof outcome !== 'string') {
       this.fail(outcome);

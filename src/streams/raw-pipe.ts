@@ -19,7 +19,7 @@
 // present in Node 20 and 24).  Where either lacks what is needed,
 // RawPipe.open() returns undefined and the caller makes a net.Socket.
 import { openPipeHandle, type PipeHandle } from './pipe-handle.js';
-import { directWrites, handleError, type HandleStream, type StreamHandle } from './write-pieces.js';
+import { handleError, streamWrapBinding, type HandleStream, type StreamHandle } from './write-pieces.js';
 
 /** The handle's methods beyond those of pipe-handle.ts, and the reader we hang on it. */
 interface ReadingHandle extends PipeHandle, StreamHandle {
@@ -31,22 +31,7 @@ interface ReadingHandle extends PipeHandle, StreamHandle {
   pipe: RawPipe;
 }
 
-interface StreamState {
-  readonly streamBaseState: Int32Array;
-  readonly kReadBytesOrError: number;
-}
-
-/** What the reads need from stream_wrap, or undefined. */
-function streamState(): StreamState | undefined {
-  try {
-    const b = (process as unknown as { binding(name: string): Partial<StreamState> }).binding('stream_wrap');
-    return b.streamBaseState instanceof Int32Array && typeof b.kReadBytesOrError === 'number' ? (b as StreamState) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const STATE = streamState();
+const STATE = streamWrapBinding;
 
 /** libuv's UV_EOF (the same on every platform). */
 const UV_EOF = -4095;
@@ -89,7 +74,7 @@ export class RawPipe implements HandleStream {
    * when the descriptor cannot be opened.
    */
   static open(fd: number, buffer: Buffer): RawPipe | undefined {
-    if (STATE === undefined || !directWrites) return undefined;
+    if (STATE === undefined) return undefined;
     const handle = openPipeHandle(fd) as ReadingHandle | undefined;
     if (handle === undefined || typeof handle.useUserBuffer !== 'function' || typeof handle.readStart !== 'function' || typeof handle.writev !== 'function') {
       handle?.close();
