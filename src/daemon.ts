@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { ReplaySubject, Subject, concat, defer, finalize, firstValueFrom, ignoreElements, mergeMap, of, take, takeUntil, tap, throttle, timer } from './rx.js';
 import { ServerBackoff } from './actions/server-backoff.js';
 import { logMails, logPlain, logValue } from './log.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, STUCK_CAUSES, stuckAtStartup } from './errors.js';
 import { LuaEngine, type ListenRequest } from './lua/engine.js';
 import { createMailLogger, type MailLogger } from './operators/pond-log.js';
 import { withPeerCredentials } from './operators/peer-credentials.js';
@@ -20,7 +20,7 @@ import { describeMetricsAddress, metricsListenHandler, serveMetrics, type Metric
 import { accepted$, adoptListener, bindListener, closeListener, listenTargetName, removeOwnFiles, type Listener } from './streams/listener.js';
 import { ReceiveBudget, defaultReceiveBudget } from './streams/receive-budget.js';
 import { releaseAfterStartup } from './streams/release-memory.js';
-import { stuckCode$ } from './streams/stuck-code.js';
+import { stuckCode$, stuckWhile } from './streams/stuck-code.js';
 import { killAfter } from './native/stop-timers.js';
 import { connectionLimits, defaultMaxConnections, DEFAULT_MAX_CONNECTIONS_PER_UID, type ConnectionLimits } from './operators/connection-limits.js';
 import { pendingSignals, signalNumber } from './streams/signals.js';
@@ -29,8 +29,6 @@ import type { Timeouts } from './timeouts.js';
 
 /** The exit status after code held the process and was stopped (EX_SOFTWARE). */
 export const EXIT_STUCK = 70;
-/** What the run-time limit cannot stop, for the log line of a mail that failed so. */
-const STUCK_CAUSES = 'a __gc metamethod or a library function such as string.find, which the run-time limit cannot interrupt';
 
 export interface DaemonOptions {
   readonly configPath: string;
@@ -148,7 +146,16 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   // when the config has run; whichever of the two comes first wins.)
   let started: Awaited<typeof startup>;
   try {
-    const outcome = await Promise.race([startup, firstValueFrom(stopSignals.signals$)]);
+    const outcome = await Promise.race([startup, firstValueFrom(stopSignals.signals$), stuckWhile(startup, options.timeouts.stuckCodeMs, 2 * options.timeouts.stuckCodeMs)]);
+    if (typeof outcome === 'number') {
+      // the config held the process and was stopped: the startup is abandoned half way
+      stopSignals.stop();
+      hangups.stop();
+      logPlain(stuckAtStartup(options.configPath, outcome).message);
+      listeners.subscribe(closeListener);
+      removeOwnFiles(opened);
+      return 1;
+    }
     if (typeof outcome === 'string') {
       startup.catch(() => {
         // abandoned: its outcome no longer matters

@@ -10,11 +10,12 @@ import type { ChildProcess } from 'node:child_process';
 import { allowedCpus, closeFd, setAllowedCpus } from './native/linux.js';
 import type { Registry } from 'prom-client';
 import { logMails, logPlain, logValue } from './log.js';
-import { ConfigError } from './errors.js';
+import { ConfigError, stuckAtStartup } from './errors.js';
 import { LuaEngine } from './lua/engine.js';
 import { bindListeningFd } from './streams/listener.js';
 import { describeMetricsAddress, metricsListenHandler, serveMetrics, type MetricsAddress, type MetricsServer } from './streams/metrics-server.js';
 import { releaseAfterStartup } from './streams/release-memory.js';
+import { stuckWhile } from './streams/stuck-code.js';
 import { pendingSignals, signalNumber } from './streams/signals.js';
 import { createNotifier, reloadingMessage, takeListenFds, watchdogPings$, type Notifier } from './streams/systemd.js';
 import type { Timeouts } from './timeouts.js';
@@ -165,7 +166,11 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   /** Workers and whether each has reported READY since it started or was last told to reload. */
   const workers = new Map<ChildProcess, { ready: boolean }>();
   try {
-    const sockets = await bindConfigListeners(options);
+    const binding = bindConfigListeners(options);
+    const stuck = await Promise.race([binding, stuckWhile(binding, options.timeouts.stuckCodeMs, 2 * options.timeouts.stuckCodeMs)]);
+    // the config held the process and was stopped: the startup is abandoned half way
+    if (typeof stuck === 'number') throw stuckAtStartup(options.configPath, stuck);
+    const sockets = stuck;
     groups = sockets.groups;
     if (sockets.metrics !== undefined) metrics = await serveWorkerMetrics(sockets.metrics, () => workers.keys(), groups);
   } catch (e) {

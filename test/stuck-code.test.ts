@@ -131,4 +131,25 @@ describe('code the run-time limit cannot stop', () => {
       removeDir(dir);
     }
   });
+
+  for (const workers of [[], ['--workers', '2']]) {
+    it(`a config that holds the process while it loads${workers.length > 0 ? ' (in the primary of --workers 2)' : ''}: a startup error naming the config, exit 1`, async () => {
+      const dir = tempDir();
+      const daemon = await startDaemon({
+        config: `setmetatable({}, { __gc = function() while true do end end })\ncollectgarbage()\nqmqp_listen(os.getenv('TEST_DIR') .. '/qrelay.sock', function(m) return m:discard() end)\n`,
+        dir,
+        env: ENV,
+        command: [MAIN],
+        args: ['--config', join(dir, 'config.lua'), ...workers],
+        noWait: true,
+      });
+      try {
+        assert.equal(await daemon.exited, 1);
+        assert.match(daemon.stderr(), /config\.lua: Lua code held the process for \d+\.\d s while the config was loaded and was stopped \(a __gc metamethod or a library function such as string\.find, which the run-time limit cannot interrupt\)\n/);
+      } finally {
+        if (daemon.child.exitCode === null && daemon.child.signalCode === null) await daemon.stop();
+        removeDir(dir);
+      }
+    });
+  }
 });

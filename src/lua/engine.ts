@@ -46,6 +46,15 @@ export interface EngineOptions {
   readonly dryRun?: boolean;
 }
 
+function loadConfig(engine: LuaEngine, configPath: string, resolve: () => void, reject: (e: unknown) => void): void {
+  try {
+    engine.runConfig(configPath);
+    resolve();
+  } catch (e) {
+    reject(e);
+  }
+}
+
 export class LuaEngine implements Policy, LibraryHost {
   private readonly addresses = new AddressBook();
   private readonly mails = openMails();
@@ -76,8 +85,19 @@ export class LuaEngine implements Policy, LibraryHost {
     const engine = new LuaEngine(await LuaState.create(environment), options.dryRun === true);
     engine.lua.limitRunTime(options.runTimeLimitMs ?? DEFAULT_TIMEOUTS.luaRunTimeMs);
     await engine.install(host, peekConfig(configPath));
-    runConfig(engine.lua, engine.entries.load_config, configPath);
+    // The config runs in a setImmediate callback of its own, not in a
+    // promise continuation: Node 20 cannot go on after code was stopped
+    // from outside (src/streams/stuck-code.ts) inside a microtask that a
+    // timer or setImmediate callback queued (every later callback is
+    // stopped too, until the kernel kills the process); inside the
+    // callback itself it can.
+    await new Promise<void>((resolve, reject) => setImmediate(loadConfig, engine, configPath, resolve, reject));
     return engine;
+  }
+
+  /** Runs the config file (startup-api.ts: runConfig); throws ConfigError. */
+  runConfig(configPath: string): void {
+    runConfig(this.lua, this.entries.load_config, configPath);
   }
 
   /** `config`: the config file's bytes, for the libraries' set-up (undefined when unreadable). */

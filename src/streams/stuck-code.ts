@@ -57,3 +57,20 @@ export function stuckCode$(limitMs: number, killMs: number): Observable<number> 
     };
   });
 }
+
+/**
+ * Resolves with how long code held the process (ms) if code was stopped
+ * so (stuckCode$) before `work` settled; otherwise never.  Stops watching
+ * when `work` settles either way.  For a phase that has no event loop of
+ * its own to come back to, such as loading the config at startup.
+ */
+export function stuckWhile(work: Promise<unknown>, limitMs: number, killMs: number): Promise<number> {
+  return new Promise<number>((resolve) => {
+    const watch = stuckCode$(limitMs, killMs).subscribe((heldMs) => {
+      watch.unsubscribe();
+      resolve(heldMs);
+    });
+    const settled = (): void => watch.unsubscribe();
+    work.then(settled, settled);
+  });
+}
