@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { connect, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { NEVER, Observable, Subject, map, of, timer, type Subscription } from 'rxjs';
+import { EMPTY, NEVER, Observable, Subject, map, of, throwError, timer, type Subscription } from 'rxjs';
 import { ServerBackoff } from '../src/actions/server-backoff.js';
 import type { Client } from '../src/client.js';
 import { gauges } from '../src/metrics.js';
@@ -184,6 +184,24 @@ for (const raw of [true, false]) describe(`serveClient (the client connection as
       assert.equal(await c.received, '');
       assert.equal(gauges.connectionsInFlight, connections);
     });
+
+    // the Lua engine always decides once; these are what processMail does with a policy that does not
+    for (const [how, decide] of [
+      ['completes without deciding', (): Observable<Decision> => EMPTY],
+      ['fails (a bug)', (): Observable<Decision> => throwError(() => new Error('policy bug'))],
+    ] as const) {
+      it(`closes the connection without an answer or a record when the policy ${how}`, async () => {
+        const mails = gauges.mailsInFlight;
+        const policy = new RecordingPolicy(decide);
+        const c = await open(policy);
+        c.peer.write(REQUEST);
+        await c.served;
+        assert.equal(await c.received, '');
+        assert.equal(c.outcomes.length, 0);
+        assert.ok(policy.closed >= 1, 'the session is closed');
+        assert.equal(gauges.mailsInFlight, mails);
+      });
+    }
   });
 
   describe('the receive idle limit (receiveIdleMs)', () => {

@@ -1,22 +1,17 @@
-// Stage: a parsed mail → the policy's decision (the Lua handler's action).
-import type { Observable } from '../rx.js';
+// The mail as the policy sees it (processMail opens the policy's session with it).
 import { closeFd } from '../native/linux.js';
-import type { Decision, MailInput, MailSession, MailState, Policy } from '../policy.js';
+import type { MailInput } from '../policy.js';
 import type { QmqpRequest } from '../protocol/qmqp.js';
 import type { Client } from '../client.js';
 import { openClientPidfd } from './peer-credentials.js';
 
-export interface PolicyRun {
-  readonly session: MailSession;
-  readonly decision$: Observable<Decision>;
-}
-
 /**
  * What the policy may know of the mail; the client's pidfd is opened only
- * if the policy asks (m.cgroup) and closed with the mail.  A class, not
+ * if the policy asks (m.cgroup) and closed with the mail (closePidfd, by
+ * processMail after it closed the session).  A class, not
  * an object of closures made per mail (see serve-client.ts, Connection).
  */
-class ClientMail implements MailInput {
+export class ClientMail implements MailInput {
   readonly sender: string;
   readonly recipients: readonly string[];
   readonly credentials: Client['credentials'];
@@ -45,37 +40,4 @@ class ClientMail implements MailInput {
     this.pidfd = undefined;
     this.state = 'closed';
   }
-}
-
-/** The policy's session, closing the client's pidfd with it. */
-class ClientSession implements MailSession {
-  readonly decision$: Observable<Decision>;
-
-  constructor(
-    private readonly inner: MailSession,
-    private readonly mail: ClientMail,
-  ) {
-    this.decision$ = inner.decision$;
-  }
-
-  close(): MailState {
-    const state = this.inner.close();
-    this.mail.closePidfd();
-    return state;
-  }
-}
-
-/**
- * Opens the policy's session for one mail (not an operator: the stage's
- * stream is `decision$`).  `decision$` emits the handler's one decision
- * (an action with the mail's state, or `script-failed`) and completes;
- * unsubscribing before then abandons the handler (its Lua coroutine).
- * `session.close()` makes the mail object stale, closes the client's pidfd
- * if the policy opened it, and returns the mail's final state; it may be
- * called more than once.
- */
-export function runPolicy(policy: Policy, client: Client, request: QmqpRequest): PolicyRun {
-  const mail = new ClientMail(client, request);
-  const session = new ClientSession(policy.open(client.listener.handler, mail), mail);
-  return { session, decision$: session.decision$ };
 }

@@ -4,31 +4,28 @@
 // Every connection builds this pipeline anew, so it is kept short: each
 // operator costs about 0.5–1 µs and a few hundred bytes of garbage per
 // connection.  Synchronous steps (parsing the request) are plain calls
-// inside the stage that needs them, races/timeouts use the fused
-// operators cancelOn and idleTimeout, the end of a mail (Pond record, log
-// line, metrics, answer) is the one operator finishMail, and serveClient
-// itself is one Observable (not mergeMap → catchError → finalize).
+// inside the stage that needs them, timeouts use the fused operator
+// idleTimeout, a mail from the policy to its answer is the one operator
+// processMail, and serveClient itself is one Observable (not mergeMap →
+// catchError → finalize).
 import { EMPTY, Observable, type Subscriber } from '../rx.js';
 import { logDomain } from '../log.js';
 import type { Policy } from '../policy.js';
 import { describeNetstringError, type NetstringReadResult } from '../protocol/netstring-reader.js';
-import { parseQmqpRequest, type QmqpRequest } from '../protocol/qmqp.js';
+import { parseQmqpRequest } from '../protocol/qmqp.js';
 import type { ServerBackoff } from '../actions/server-backoff.js';
 import { systemErrorText } from '../native/linux.js';
 import type { BudgetShare, ReceiveBudget } from '../streams/receive-budget.js';
 import type { Timeouts } from '../timeouts.js';
-import { cancelOn } from './cancel-on.js';
-import { clientGone, type ShutdownHook } from './client-gone.js';
-import { executeAction } from './execute-action.js';
+import type { ShutdownHook } from './client-gone.js';
 import { parseFailureResponse } from './parse-qmqp.js';
+import { processMail } from './process-mail.js';
 import { receiveRequest } from './receive-request.js';
 import type { Client } from '../client.js';
 import { gauges } from '../metrics.js';
 import { messageTooLarge } from '../protocol/responses.js';
-import { finishMail, MailProgress } from './finish-mail.js';
 import type { MailLogger } from './pond-log.js';
 import { respond } from './respond.js';
-import { runPolicy } from './run-policy.js';
 
 export interface ServeOptions {
   readonly policy: Policy;
@@ -40,25 +37,6 @@ export interface ServeOptions {
   readonly backoff: ServerBackoff;
   /** Request bytes all connections may hold before the largest stop being read. */
   readonly receiveBudget: ReceiveBudget;
-}
-
-/**
- * One parsed mail: policy → action → Pond record, log line, metrics →
- * response.  Emits nothing; completes once the answer is written, or at
- * once when the mail is cancelled (the client sent more or closed its
- * side, its socket failed, or `shutdown$` emitted: then no answer is
- * written, the Pond record says `canceled`).  Never errors.  Unsubscribing
- * abandons the handler or the action; either way the mail session is
- * closed (the mail object goes stale, a pidfd is closed).
- */
-function processMail(client: Client, request: QmqpRequest, unread: Buffer, options: ServeOptions, shutdown: ShutdownHook): Observable<never> {
-  const { session, decision$ } = runPolicy(options.policy, client, request);
-  const progress = new MailProgress();
-  return decision$.pipe(
-    executeAction(client, request, options, progress),
-    cancelOn(clientGone(client, unread, shutdown), progress.canceled.bind(progress)),
-    finishMail({ client, request, session, progress, mailLog: options.mailLog }),
-  );
 }
 
 /** The answer to one received netstring: a processed mail, an immediate D, or nothing (broken framing). */
