@@ -11,7 +11,7 @@ import { unixStreamOptions } from '../streams/pipe-handle.js';
 import { RawPipe, type RawPipeReader } from '../streams/raw-pipe.js';
 import { writeGathered, type GatheredWrite, type WriteListener, type WriteOutcome } from '../streams/write-pieces.js';
 import type { Timeouts } from '../timeouts.js';
-import { ActionFailure, type ActionResult } from './action-result.js';
+import { ActionFailure, type ActionResult, type RelayReport } from './action-result.js';
 import { ANSWER_DECIDED_WITHIN, MAX_RESPONSE, PREMATURE_CLOSE, qmqpAnswer, wholeAnswer } from './qmqp-response.js';
 import { relayFailed, writeFailure } from './send-request.js';
 
@@ -136,7 +136,22 @@ function onTimer(attempt: ServerAttempt): void {
   attempt.timedOut();
 }
 
-/** One attempt on one server: the state of relayToServer's subscription (its teardown is unsubscribe()). */
+/**
+ * The result of the attempt for the client, with `report` (a relay to one
+ * server: relayWithReport).  Not `{ ...attempt.result, relay }`: on Node
+ * 20 a spread copy with a property added gets a new hidden class every
+ * time.
+ */
+function withRelayReport({ result: { response, log } }: RelayAttempt, report: RelayReport): ActionResult {
+  return log === undefined ? { response, relay: report } : { response, log, relay: report };
+}
+
+/**
+ * One attempt on one server: the state of relayToServer's (or
+ * relayWithReport's) subscription (its teardown is unsubscribe()).  With
+ * a `report` it emits the attempt's ActionResult carrying that report,
+ * without one the RelayAttempt itself.
+ */
 class ServerAttempt implements WriteListener, RawPipeReader {
   private phase = Phase.Connect;
   private timer: NodeJS.Timeout | undefined = undefined;
@@ -147,10 +162,11 @@ class ServerAttempt implements WriteListener, RawPipeReader {
   private earlyBytes = 0;
 
   constructor(
-    private readonly subscriber: Subscriber<RelayAttempt>,
+    private readonly subscriber: Subscriber<RelayAttempt | ActionResult>,
     private readonly socket: AttemptSocket | RawPipe,
     private readonly request: readonly Buffer[],
     private readonly timeouts: RelayTimeouts,
+    private readonly report: RelayReport | undefined,
   ) {
     if (!(socket instanceof RawPipe)) socket[ATTEMPT] = this;
   }
@@ -284,7 +300,7 @@ class ServerAttempt implements WriteListener, RawPipeReader {
 
   private end(attempt: RelayAttempt): void {
     this.phase = Phase.Done;
-    this.subscriber.next(attempt);
+    this.subscriber.next(this.report === undefined ? attempt : withRelayReport(attempt, this.report));
     this.subscriber.complete();
   }
 
@@ -300,17 +316,24 @@ class ServerAttempt implements WriteListener, RawPipeReader {
   }
 }
 
-/** One subscription to relayToServer: opens the socket and starts a ServerAttempt (its teardown). */
-function subscribeRelay(address: SocketAddress, request: readonly Buffer[], timeouts: RelayTimeouts, subscriber: Subscriber<RelayAttempt>): ServerAttempt | undefined {
+/** One subscription to relayToServer (or relayWithReport): opens the socket and starts a ServerAttempt (its teardown). */
+function subscribeRelay(
+  address: SocketAddress,
+  request: readonly Buffer[],
+  timeouts: RelayTimeouts,
+  report: RelayReport | undefined,
+  subscriber: Subscriber<RelayAttempt | ActionResult>,
+): ServerAttempt | undefined {
   let socket: Socket | RawPipe;
   try {
     socket = openSocket(address);
   } catch (e) {
-    subscriber.next({ kind: 'not-sent', result: { response: Responses.connectFailed, log: [(e as Error).message] } });
+    const attempt: RelayAttempt = { kind: 'not-sent', result: { response: Responses.connectFailed, log: [(e as Error).message] } };
+    subscriber.next(report === undefined ? attempt : withRelayReport(attempt, report));
     subscriber.complete();
     return undefined;
   }
-  const attempt = new ServerAttempt(subscriber, socket instanceof RawPipe ? socket : (socket as AttemptSocket), request, timeouts);
+  const attempt = new ServerAttempt(subscriber, socket instanceof RawPipe ? socket : (socket as AttemptSocket), request, timeouts, report);
   // a Unix socket is connected (or refused) by the connect call itself,
   // only its callback waits for the next loop turn: no timer needed
   attempt.start(address.family !== 'unix');
@@ -340,5 +363,15 @@ function subscribeRelay(address: SocketAddress, request: readonly Buffer[], time
  */
 export function relayToServer(address: SocketAddress, request: readonly Buffer[], timeouts: RelayTimeouts): Observable<RelayAttempt> {
   // a bound module function, not a literal per mail
-  return new Observable<RelayAttempt>(subscribeRelay.bind(undefined, address, request, timeouts));
+  return new Observable<RelayAttempt>(subscribeRelay.bind(undefined, address, request, timeouts, undefined));
+}
+
+/**
+ * The same attempt as relayToServer, but emits its result for the client
+ * (`result` of the RelayAttempt) with `report` as its `relay`: the whole
+ * `connect` to one server.  The same as relayToServer(…).pipe(map(…)),
+ * without map's subscriber and closures per mail.
+ */
+export function relayWithReport(address: SocketAddress, request: readonly Buffer[], timeouts: RelayTimeouts, report: RelayReport): Observable<ActionResult> {
+  return new Observable<ActionResult>(subscribeRelay.bind(undefined, address, request, timeouts, report));
 }

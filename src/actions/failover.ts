@@ -9,7 +9,7 @@ import { logMails } from '../log.js';
 import type { Action } from '../policy.js';
 import type { Timeouts } from '../timeouts.js';
 import type { ActionResult, RelayReport } from './action-result.js';
-import { relayToServer, type RelayAttempt, type RelayTimeouts } from './connect.js';
+import { relayToServer, relayWithReport, type RelayAttempt, type RelayTimeouts } from './connect.js';
 import { serverName, type ServerBackoff } from './server-backoff.js';
 
 export type ConnectAction = Extract<Action, { kind: 'connect' }>;
@@ -40,16 +40,6 @@ function seconds(ms: number): string {
 }
 
 /**
- * The attempt's result with the report `this` (a function of the module
- * with its report as `this`, not a closure per mail: see src/actions/connect.ts).
- * Not `{ ...attempt.result, relay }`: on Node 20 a spread copy with a
- * property added gets a new hidden class every time.
- */
-function withRelayReport(this: RelayReport, { result: { response, log } }: RelayAttempt): ActionResult {
-  return log === undefined ? { response, relay: this } : { response, log, relay: this };
-}
-
-/**
  * Relays `request` to the action's servers.  The result's `relay` names the
  * server whose answer the client gets and how many were tried; its log has
  * a line per server that did not take the mail.  With one server this is
@@ -60,7 +50,7 @@ export function relayToServers(action: ConnectAction, request: readonly Buffer[]
   if (action.servers.length === 1) {
     const address = action.servers[0]!;
     const relay: RelayReport = { server: serverName(address), tried: 1 };
-    return relayToServer(address, request, timeouts).pipe(map(withRelayReport, relay));
+    return relayWithReport(address, request, timeouts, relay);
   }
   const { backoff } = context;
   return defer(() => {
