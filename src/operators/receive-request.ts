@@ -3,6 +3,7 @@ import { Observable, type Subscriber } from '../rx.js';
 import { NetstringReader, type NetstringReadResult } from '../protocol/netstring-reader.js';
 import type { ClientConnection, ClientReader } from '../streams/client-pipe.js';
 import type { BudgetShare } from '../streams/receive-budget.js';
+import { keepTimerList } from '../streams/timer-lists.js';
 
 /**
  * The state of one subscription, its event handlers as methods rather
@@ -86,6 +87,8 @@ function idleTimeUp(read: RequestRead): void {
  * it, and one subscriber with one timer costs a fraction of four.
  */
 export function receiveRequest(socket: ClientConnection, share: BudgetShare, idleMs: number, maxSize: number): Observable<NetstringReadResult> {
+  // each connection's idle timer then joins a list of timers that stays (src/streams/timer-lists.ts)
+  keepTimerList(idleMs);
   // a bound module function, not a literal per connection (see RequestRead)
   return new Observable<NetstringReadResult>(subscribeRequest.bind(undefined, socket, share, idleMs, maxSize));
 }
