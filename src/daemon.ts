@@ -8,7 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { ReplaySubject, Subject, concat, defer, finalize, firstValueFrom, ignoreElements, mergeMap, of, take, takeUntil, tap, throttle, timer } from './rx.js';
 import { ServerBackoff } from './actions/server-backoff.js';
 import { logMails, logPlain, logValue } from './log.js';
-import { ConfigError, STUCK_CAUSES, stuckAtStartup } from './errors.js';
+import { ConfigError, stuckAtStartup, stuckLuaCode } from './errors.js';
 import { LuaEngine, type ListenRequest } from './lua/engine.js';
 import { createMailLogger, type MailLogger } from './operators/pond-log.js';
 import { withPeerCredentials } from './operators/peer-credentials.js';
@@ -238,7 +238,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     .subscribe((heldMs) => {
       const seconds = (heldMs / 1000).toFixed(1);
       const inLua = engine.running;
-      if (inLua) engine.abandon(`Lua code was stopped after it held the process for ${seconds} s (${STUCK_CAUSES})`);
+      if (inLua) engine.abandon(stuckLuaCode(heldMs));
       exitStatus = EXIT_STUCK;
       killAfter(options.timeouts.shutdownGraceMs + options.timeouts.stuckCodeMs);
       stop(

@@ -201,3 +201,30 @@ end)
     assert.equal(existsSync(join(dir, 'qrelay.sock')), false);
   });
 });
+
+describe('qrelay check: code the run-time limit cannot stop', () => {
+  /** `qrelay check` run by its #! line, as the command is, with a run-time limit of 250 ms (stopped after 500). */
+  function checkStuck(config: string, args: readonly string[]): Result {
+    const dir = tempDir();
+    try {
+      writeFileSync(join(dir, 'config.lua'), config);
+      const r = spawnSync(MAIN, ['check', '--config', join(dir, 'config.lua'), ...args], { input: '', encoding: 'utf8', env: { ...process.env, QRELAY_LUA_TIME_LIMIT_MS: '250' }, timeout: 60_000 });
+      return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+    } finally {
+      removeDir(dir);
+    }
+  }
+  const LOOPING_GC = 'setmetatable({}, { __gc = function() while true do end end })\ncollectgarbage()\n';
+
+  it('a config that holds the process while it loads: stopped, the error names the config, exit 1', () => {
+    const r = checkStuck(`${LOOPING_GC}qmqp_listen('/nonexistent/q.sock', function(m) return m:discard() end)\n`, []);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /config\.lua: Lua code held the process for \d+\.\d s while the config was loaded and was stopped \(a __gc metamethod or a library function such as string\.find, which the run-time limit cannot interrupt\)\n/);
+  });
+
+  it('a handler that holds the process: stopped, a script error, exit 1', () => {
+    const r = checkStuck(`qmqp_listen('/nonexistent/q.sock', function(m)\n${LOOPING_GC}return m:discard()\nend)\n`, ['--rcpt', 'b@example.org']);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^script error: Lua code was stopped after it held the process for \d+\.\d s \(a __gc metamethod/m);
+  });
+});

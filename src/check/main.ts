@@ -4,9 +4,8 @@
 // on a mail and prints its decision.  Exit 0 OK, 1 configuration or
 // script error, 2 usage.
 import { userInfo } from 'node:os';
-import { firstValueFrom } from '../rx.js';
 import { DEFAULT_CONFIG, tryParseArgs } from '../cli.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, stuckAtStartup, stuckLuaCode } from '../errors.js';
 import { LuaEngine, type ListenRequest } from '../lua/engine.js';
 import type { PeerCredentials } from '../native/linux.js';
 import type { Decision, MailInput } from '../policy.js';
@@ -15,6 +14,8 @@ import { MAX_RECIPIENTS } from '../protocol/qmqp.js';
 import { formatAddress } from '../protocol/socket-address.js';
 import { listenTargetName } from '../streams/listener.js';
 import { describeMetricsAddress, parseMetricsAddress, type MetricsAddress } from '../streams/metrics-server.js';
+import { stuckCode$, stuckWhile } from '../streams/stuck-code.js';
+import { timeoutsFromEnvironment } from '../timeouts.js';
 import { describeDecision } from './describe.js';
 
 export const CHECK_USAGE =
@@ -105,10 +106,15 @@ export async function runCheck(args: readonly string[]): Promise<number> {
     metrics = parsed;
     return undefined;
   };
+  const timeouts = timeoutsFromEnvironment(process.env);
   let engine: LuaEngine;
   let logServer: string | undefined;
   try {
-    engine = await LuaEngine.load(parsed.configPath, { listen: (request) => void listeners.push(request), metricsListen }, { dryRun: true });
+    const loading = LuaEngine.load(parsed.configPath, { listen: (request) => void listeners.push(request), metricsListen }, { dryRun: true, runTimeLimitMs: timeouts.luaRunTimeMs });
+    // code the run-time limit cannot stop is stopped from outside, as in the daemon
+    const loaded = await Promise.race([loading, stuckWhile(loading, timeouts.stuckCodeMs, 2 * timeouts.stuckCodeMs)]);
+    if (typeof loaded === 'number') throw stuckAtStartup(parsed.configPath, loaded);
+    engine = loaded;
     if (listeners.length === 0) throw new ConfigError('No QMQP listeners configured');
     // the settings the daemon reads after the load, with the same errors
     const settings = engine.finishStartup();
@@ -138,7 +144,19 @@ export async function runCheck(args: readonly string[]): Promise<number> {
   );
   const input: MailInput = { sender, recipients, credentials, peerPidfd: () => undefined };
   const session = engine.open(listener.handler, input);
-  const decision: Decision = await firstValueFrom(session.decision$);
+  // A handler stopped from outside fails (the engine is abandoned), as in
+  // the daemon.  It runs directly in a setImmediate callback, where Node 20
+  // can go on after the stop (see LuaEngine.load), and its observer exists
+  // before it runs (the stop unwinds the subscribe call); the event loop
+  // is held open meanwhile, for the beat that tells of the stop.
+  const stuck = stuckCode$(timeouts.stuckCodeMs, 2 * timeouts.stuckCodeMs).subscribe((heldMs) => engine.abandon(stuckLuaCode(heldMs)));
+  const alive = setInterval(() => undefined, timeouts.stuckCodeMs);
+  const decision = await new Promise<Decision>((resolve, reject) => {
+    const observer = { next: resolve, error: reject, complete: () => reject(new Error('the handler ended without a decision')) };
+    setImmediate(() => session.decision$.subscribe(observer));
+  });
+  clearInterval(alive);
+  stuck.unsubscribe();
   session.close();
   for (const line of describeDecision(decision, sender)) out(line);
   if (engine.refused.length > 0) out(`not performed: ${engine.refused.join(', ')}`);
