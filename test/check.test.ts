@@ -203,12 +203,12 @@ end)
 });
 
 describe('qrelay check: code the run-time limit cannot stop', () => {
-  /** `qrelay check` run by its #! line, as the command is, with a run-time limit of 250 ms (stopped after 500). */
+  /** `qrelay check` run by its #! line, as the command is, with a run-time limit of 1 s (stopped after 2). */
   function checkStuck(config: string, args: readonly string[]): Result {
     const dir = tempDir();
     try {
       writeFileSync(join(dir, 'config.lua'), config);
-      const r = spawnSync(MAIN, ['check', '--config', join(dir, 'config.lua'), ...args], { input: '', encoding: 'utf8', env: { ...process.env, QRELAY_LUA_TIME_LIMIT_MS: '250' }, timeout: 60_000 });
+      const r = spawnSync(MAIN, ['check', '--config', join(dir, 'config.lua'), ...args], { input: '', encoding: 'utf8', env: { ...process.env, QRELAY_LUA_TIME_LIMIT_MS: '1000' }, timeout: 60_000 });
       return { status: r.status, stdout: r.stdout, stderr: r.stderr };
     } finally {
       removeDir(dir);

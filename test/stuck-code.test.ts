@@ -9,6 +9,7 @@
 // options let the process go on after the stop).
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -27,7 +28,8 @@ qmqp_listen(dir .. '/qrelay.sock', function(m)
   elseif to == 'fifo@example.org' then
     io.open(dir .. '/fifo'):read('a')
   elseif to == 'slow@example.org' then
-    sleep(0.4)
+    io.open(dir .. '/slow-started', 'w'):close()
+    sleep(60)
   elseif to == 'relay@example.org' then
     return m:connect(dir .. '/downstream.sock')
   end
@@ -35,8 +37,12 @@ qmqp_listen(dir .. '/qrelay.sock', function(m)
 end)
 `;
 
-/** Run-time limit 250 ms: code is stopped after 500 ms. */
-const ENV = { QRELAY_LUA_TIME_LIMIT_MS: '250', QRELAY_SHUTDOWN_GRACE_MS: '10000' };
+/**
+ * Run-time limit 1 s: code is stopped after 2 s, a process that does not
+ * come back is killed after 4 s (shorter limits risk stops of a daemon
+ * that a loaded machine merely starves).
+ */
+const ENV = { QRELAY_LUA_TIME_LIMIT_MS: '1000', QRELAY_SHUTDOWN_GRACE_MS: '10000' };
 const STUCK_LINE = /stuck: Lua code held the process for \d+\.\d s and was stopped; the Lua state is abandoned, no new connections, exiting with status 70 once the mails in flight are done \(pid=\d+\)/;
 
 function mail(to: string): Buffer {
@@ -56,7 +62,7 @@ function daemonIn(dir: string, args: readonly string[] = []): Promise<RunningDae
 }
 
 describe('code the run-time limit cannot stop', () => {
-  it('a __gc metamethod that never returns: its mail and one waiting in Lua get Zscript failed, a relay under way is answered, then the process exits 70', async () => {
+  it('a __gc metamethod that never returns: its mail and one waiting in Lua (sleep(60)) get Zscript failed at once, a relay under way is answered, then the process exits 70', async () => {
     const dir = tempDir();
     let held: Socket | undefined;
     const downstream = await downstreamServer(join(dir, 'downstream.sock'), (_request, socket) => {
@@ -71,6 +77,7 @@ describe('code the run-time limit cannot stop', () => {
       await waitFor(() => held !== undefined, 10_000, 'the relay to reach the downstream server');
       const waiting = send(sock, mail('slow@example.org'));
       await daemon.waitForStderr(/from=a@example.org nrcpt=1 to=ok@example.org/);
+      await waitFor(() => existsSync(join(dir, 'slow-started')), 10_000, 'the slow handler to start');
       assert.equal(await send(sock, mail('gc@example.org')), '14:Zscript failed,');
       await daemon.waitForStderr(STUCK_LINE);
       assert.equal(await waiting, '14:Zscript failed,');

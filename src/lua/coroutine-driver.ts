@@ -114,12 +114,17 @@ export class CoroutineDriver {
   /**
    * The call into Lua under way was stopped from outside and never
    * returned (the engine is abandoned: LuaState.abandon): the run that
-   * made it ends with the error `reason`, as if its coroutine had failed.
+   * made it ends with the error `reason`, as if its coroutine had failed,
+   * and so does every run suspended (in `sleep`, a query, waiting for a
+   * script), at once rather than when it would have been resumed.
    */
   abandon(reason: string): void {
-    const run = this.runs.current;
+    // the one under way first (it may be among the suspended: resumed from there)
+    const runs = new Set<CoroutineRun<unknown>>();
+    if (this.runs.current !== undefined) runs.add(this.runs.current);
     this.runs.current = undefined;
-    run?.step(['error', reason]);
+    for (const run of this.runs.suspended) runs.add(run);
+    for (const run of runs) run.fail(reason);
   }
 }
 
@@ -127,6 +132,8 @@ export class CoroutineDriver {
 class DriverRuns {
   /** Runs waiting (status `wait`) until a script resumes their coroutine: `completed` goes to them. */
   readonly waiting = new Map<number, CoroutineRun<unknown>>();
+  /** Runs suspended in an operation or waiting for a script (see CoroutineDriver.abandon). */
+  readonly suspended = new Set<CoroutineRun<unknown>>();
   /** The run whose call into Lua (its start or a resumption) is under way: see CoroutineDriver.abandon. */
   current: CoroutineRun<unknown> | undefined = undefined;
   readonly operations = new Map<string, Operation>([
@@ -189,6 +196,7 @@ class CoroutineRun<T> {
     if (status === 'pending') {
       const operation = runs.operations.get(String(values[1]));
       if (operation === undefined) return this.step(['error', `Unknown operation ${String(values[1])}`]);
+      runs.suspended.add(this as CoroutineRun<unknown>);
       this.pending().add(
         operation(values.slice(2)).subscribe({
           next: (results) => this.step(runs.resumeWith(this as CoroutineRun<unknown>, id, results)),
@@ -199,15 +207,27 @@ class CoroutineRun<T> {
     }
     if (status === 'wait') {
       runs.waiting.set(id, this as CoroutineRun<unknown>);
+      runs.suspended.add(this as CoroutineRun<unknown>);
       this.pending().add(() => runs.waiting.delete(id));
       return;
     }
-    if (this.subscription !== undefined) runs.waiting.delete(id);
+    if (this.subscription !== undefined) {
+      runs.waiting.delete(id);
+      runs.suspended.delete(this as CoroutineRun<unknown>);
+    }
     this.subscriber.next(this.coroutine.project(values));
     this.subscriber.complete();
   }
 
-  unsubscribe(): void {
+  /** Ends the run with the error `reason` now (the engine is abandoned), dropping what it is suspended in. */
+  fail(reason: string): void {
     this.subscription?.unsubscribe();
+    this.step(['error', reason]);
+  }
+
+  unsubscribe(): void {
+    if (this.subscription === undefined) return;
+    this.runs.suspended.delete(this as CoroutineRun<unknown>);
+    this.subscription.unsubscribe();
   }
 }
