@@ -146,7 +146,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   // when the config has run; whichever of the two comes first wins.)
   let started: Awaited<typeof startup>;
   try {
-    const outcome = await Promise.race([startup, firstValueFrom(stopSignals.signals$), stuckWhile(startup, options.timeouts.stuckCodeMs, 2 * options.timeouts.stuckCodeMs)]);
+    const outcome = await Promise.race([startup, firstValueFrom(stopSignals.signals$), stuckWhile(startup, options.timeouts.stuckCodeMs)]);
     if (typeof outcome === 'number') {
       // the config held the process and was stopped: the startup is abandoned half way
       stopSignals.stop();
@@ -233,7 +233,7 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
   // one.  Should the ending itself not finish, the kernel kills it; it
   // also kills a process that not even the stop frees (blocked in a
   // system call) after twice the limit.
-  const stuck = stuckCode$(options.timeouts.stuckCodeMs, 2 * options.timeouts.stuckCodeMs)
+  const stuck = stuckCode$(options.timeouts.stuckCodeMs)
     .pipe(take(1))
     .subscribe((heldMs) => {
       const seconds = (heldMs / 1000).toFixed(1);

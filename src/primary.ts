@@ -167,7 +167,7 @@ export async function runPrimary(options: PrimaryOptions): Promise<number> {
   const workers = new Map<ChildProcess, { ready: boolean }>();
   try {
     const binding = bindConfigListeners(options);
-    const stuck = await Promise.race([binding, stuckWhile(binding, options.timeouts.stuckCodeMs, 2 * options.timeouts.stuckCodeMs)]);
+    const stuck = await Promise.race([binding, stuckWhile(binding, options.timeouts.stuckCodeMs)]);
     // the config held the process and was stopped: the startup is abandoned half way
     if (typeof stuck === 'number') throw stuckAtStartup(options.configPath, stuck);
     const sockets = stuck;

@@ -112,7 +112,7 @@ export async function runCheck(args: readonly string[]): Promise<number> {
   try {
     const loading = LuaEngine.load(parsed.configPath, { listen: (request) => void listeners.push(request), metricsListen }, { dryRun: true, runTimeLimitMs: timeouts.luaRunTimeMs });
     // code the run-time limit cannot stop is stopped from outside, as in the daemon
-    const loaded = await Promise.race([loading, stuckWhile(loading, timeouts.stuckCodeMs, 2 * timeouts.stuckCodeMs)]);
+    const loaded = await Promise.race([loading, stuckWhile(loading, timeouts.stuckCodeMs)]);
     if (typeof loaded === 'number') throw stuckAtStartup(parsed.configPath, loaded);
     engine = loaded;
     if (listeners.length === 0) throw new ConfigError('No QMQP listeners configured');
@@ -149,7 +149,7 @@ export async function runCheck(args: readonly string[]): Promise<number> {
   // can go on after the stop (see LuaEngine.load), and its observer exists
   // before it runs (the stop unwinds the subscribe call); the event loop
   // is held open meanwhile, for the beat that tells of the stop.
-  const stuck = stuckCode$(timeouts.stuckCodeMs, 2 * timeouts.stuckCodeMs).subscribe((heldMs) => engine.abandon(stuckLuaCode(heldMs)));
+  const stuck = stuckCode$(timeouts.stuckCodeMs).subscribe((heldMs) => engine.abandon(stuckLuaCode(heldMs)));
   const alive = setInterval(() => undefined, timeouts.stuckCodeMs);
   const decision = await new Promise<Decision>((resolve, reject) => {
     const observer = { next: resolve, error: reject, complete: () => reject(new Error('the handler ended without a decision')) };

@@ -46,15 +46,6 @@ export interface EngineOptions {
   readonly dryRun?: boolean;
 }
 
-function loadConfig(engine: LuaEngine, configPath: string, resolve: () => void, reject: (e: unknown) => void): void {
-  try {
-    engine.runConfig(configPath);
-    resolve();
-  } catch (e) {
-    reject(e);
-  }
-}
-
 export class LuaEngine implements Policy, LibraryHost {
   private readonly addresses = new AddressBook();
   private readonly mails = openMails();
@@ -91,13 +82,17 @@ export class LuaEngine implements Policy, LibraryHost {
     // timer or setImmediate callback queued (every later callback is
     // stopped too, until the kernel kills the process); inside the
     // callback itself it can.
-    await new Promise<void>((resolve, reject) => setImmediate(loadConfig, engine, configPath, resolve, reject));
+    await new Promise<void>((resolve, reject) =>
+      setImmediate(() => {
+        try {
+          runConfig(engine.lua, engine.entries.load_config, configPath);
+          resolve();
+        } catch (e) {
+          reject(e);
+        }
+      }),
+    );
     return engine;
-  }
-
-  /** Runs the config file (startup-api.ts: runConfig); throws ConfigError. */
-  runConfig(configPath: string): void {
-    runConfig(this.lua, this.entries.load_config, configPath);
   }
 
   /** `config`: the config file's bytes, for the libraries' set-up (undefined when unreadable). */

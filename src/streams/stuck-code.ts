@@ -2,9 +2,9 @@
 // event loop beats at least every second, and each beat pushes a
 // terminating StopTimer (src/native/stop-timers.ts) `limitMs` further;
 // when no beat comes for that long, the timer stops whatever runs, and
-// the next beat tells.  A killing StopTimer, pushed `killMs` further by
-// each beat, ends the process when not even the stop brings the beat
-// back (code blocked in a system call).
+// the next beat tells.  A killing StopTimer, pushed twice `limitMs`
+// further by each beat, ends the process when not even the stop brings
+// the beat back (code blocked in a system call).
 //
 // The stopped code is unwound without its `finally` blocks, and Node's
 // own bookkeeping of the callback it ran in is left one entry deep: Node
@@ -25,13 +25,14 @@ const BEAT_MS = 1000;
  * Emits, each time the main thread was held for `limitMs` without
  * returning to the event loop and the code holding it was stopped, how
  * long it had been held (ms, from the beat before).  When no beat comes
- * for `killMs` (more than `limitMs`), the kernel kills the process.
+ * for twice `limitMs`, the kernel kills the process.
  * Never emits where the node binary does not offer the termination
  * (StopTimer.terminating; then nothing is killed either).  Never completes
  * or errors.  Unsubscribing stops the beat and deletes both timers.  The
  * beat's interval does not keep the process alive.
  */
-export function stuckCode$(limitMs: number, killMs: number): Observable<number> {
+export function stuckCode$(limitMs: number): Observable<number> {
+  const killMs = 2 * limitMs;
   return new Observable<number>((subscriber) => {
     const terminating = StopTimer.terminating();
     if (terminating === undefined) return undefined;
@@ -64,9 +65,9 @@ export function stuckCode$(limitMs: number, killMs: number): Observable<number> 
  * when `work` settles either way.  For a phase that has no event loop of
  * its own to come back to, such as loading the config at startup.
  */
-export function stuckWhile(work: Promise<unknown>, limitMs: number, killMs: number): Promise<number> {
+export function stuckWhile(work: Promise<unknown>, limitMs: number): Promise<number> {
   return new Promise<number>((resolve) => {
-    const watch = stuckCode$(limitMs, killMs).subscribe((heldMs) => {
+    const watch = stuckCode$(limitMs).subscribe((heldMs) => {
       watch.unsubscribe();
       resolve(heldMs);
     });
