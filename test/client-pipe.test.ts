@@ -9,10 +9,11 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { acceptConnection, closeFd, connectSocket, listenUnix } from '../src/native/linux.js';
+import { describe, it } from 'node:test';
+import { closeFd } from '../src/native/linux.js';
 import { ClientPipe, type ClientReader } from '../src/streams/client-pipe.js';
-import { removeDir, tempDir, waitFor } from './helpers/daemon.js';
+import { waitFor } from './helpers/daemon.js';
+import { testListener } from './helpers/test-listener.js';
 
 /** What a reader heard, in order (the chunks kept as the views they are). */
 class Heard implements ClientReader {
@@ -54,32 +55,19 @@ class Peer {
 }
 
 describe('ClientPipe', () => {
-  let dir: string;
-  let path: string;
-  let listenFd: number;
-
-  before(() => {
-    dir = tempDir('qrelay-client-pipe-');
-    path = join(dir, 'l.sock');
-    listenFd = listenUnix(Buffer.from(path), false, 8, path);
-  });
-  after(() => {
-    closeFd(listenFd);
-    removeDir(dir);
-  });
+  const listener = testListener('qrelay-client-pipe-');
 
   /** A client connected to the listener, and the daemon's side as a ClientPipe with `heard` as its reader. */
   async function accepted(options: { allowHalfOpen?: boolean } = {}): Promise<{ pipe: ClientPipe; peer: Peer; heard: Heard; fd: number }> {
-    const socket = connect({ path, allowHalfOpen: options.allowHalfOpen ?? true });
+    const socket = connect({ path: listener.path, allowHalfOpen: options.allowHalfOpen ?? true });
     const peer = new Peer(socket);
     await new Promise<void>((resolve) => socket.once('connect', resolve));
-    let fd: number | undefined;
-    await waitFor(() => (fd = acceptConnection(listenFd)) !== undefined, 5_000, 'the connection');
-    const pipe = ClientPipe.open(fd!);
+    const fd = await listener.accept();
+    const pipe = ClientPipe.open(fd);
     assert.ok(pipe !== undefined, 'Node 20 and 24 have the bindings');
     const heard = new Heard();
     pipe.reader = heard;
-    return { pipe, peer, heard, fd: fd! };
+    return { pipe, peer, heard, fd };
   }
 
   it('reads into the windows of its receive area and hears the client half-close', async () => {
@@ -105,10 +93,8 @@ describe('ClientPipe', () => {
 
   it('reports a reset as the read error ECONNRESET and is closed by it', async () => {
     // a client on a bare descriptor that closes with bytes it never read: the connection is reset
-    const { fd: clientFd } = connectSocket({ family: 'unix', name: Buffer.from(path), abstract: false }, 'stream', false);
-    let fd: number | undefined;
-    await waitFor(() => (fd = acceptConnection(listenFd)) !== undefined, 5_000, 'the connection');
-    const pipe = ClientPipe.open(fd!)!;
+    const clientFd = listener.connect();
+    const pipe = ClientPipe.open(await listener.accept())!;
     const heard = new Heard();
     pipe.reader = heard;
     assert.equal(pipe.write('unread'), 'written');
@@ -257,7 +243,7 @@ describe('ClientPipe', () => {
       closeFd(listenFd);
       console.log(JSON.stringify({ raw: raw === undefined ? 'none' : 'made', got: got.join(''), write, answer }));
     `;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', code, join(dir, 'fallback.sock')], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', code, join(listener.dir, 'fallback.sock')], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), { raw: 'none', got: '2:hi,', write: 'written', answer: '3:Kok,' });
   });

@@ -3,34 +3,18 @@
 // and closes its descriptor like one made from `{ fd }`.
 import assert from 'node:assert/strict';
 import { Socket } from 'node:net';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { acceptConnection, closeFd, connectSocket, listenUnix } from '../src/native/linux.js';
+import { describe, it } from 'node:test';
+import { closeFd } from '../src/native/linux.js';
 import { directPipeHandles, unixStreamOptions } from '../src/streams/pipe-handle.js';
-import { removeDir, tempDir, waitFor } from './helpers/daemon.js';
+import { testListener } from './helpers/test-listener.js';
 
 describe('pipe handles for accepted connections', () => {
-  let dir: string;
-  let path: string;
-  let listenFd: number;
-
-  before(() => {
-    dir = tempDir('qrelay-pipe-handle-');
-    path = join(dir, 'l.sock');
-    listenFd = listenUnix(Buffer.from(path), false, 8, path);
-  });
-  after(() => {
-    closeFd(listenFd);
-    removeDir(dir);
-  });
+  const listener = testListener('qrelay-pipe-handle-');
 
   /** A connected pair: the accepted descriptor and the client's Socket. */
   async function acceptedPair(): Promise<{ fd: number; peer: Socket }> {
-    const { fd: clientFd } = connectSocket({ family: 'unix', name: Buffer.from(path), abstract: false }, 'stream', false);
-    const peer = new Socket({ fd: clientFd, readable: true, writable: true, allowHalfOpen: true });
-    let fd: number | undefined;
-    await waitFor(() => (fd = acceptConnection(listenFd)) !== undefined, 5_000, 'the connection');
-    return { fd: fd!, peer };
+    const peer = new Socket({ fd: listener.connect(), readable: true, writable: true, allowHalfOpen: true });
+    return { fd: await listener.accept(), peer };
   }
 
   it('is used on the Node versions we support (a Pipe handle, not the descriptor)', () => {

@@ -6,12 +6,13 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { Socket } from 'node:net';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { acceptConnection, closeFd, connectSocket, listenUnix } from '../src/native/linux.js';
+import { describe, it } from 'node:test';
+import { closeFd } from '../src/native/linux.js';
 import { unixStreamOptions } from '../src/streams/pipe-handle.js';
 import { RawPipe, type RawPipeReader } from '../src/streams/raw-pipe.js';
 import { writeGathered, type WriteOutcome } from '../src/streams/write-pieces.js';
-import { removeDir, tempDir, waitFor } from './helpers/daemon.js';
+import { waitFor } from './helpers/daemon.js';
+import { testListener } from './helpers/test-listener.js';
 
 /** What a reader heard, in order. */
 class Heard implements RawPipeReader {
@@ -46,28 +47,13 @@ function written(pipe: RawPipe, pieces: Buffer[]): Promise<WriteOutcome> {
 }
 
 describe('RawPipe', () => {
-  let dir: string;
-  let path: string;
-  let listenFd: number;
-
-  before(() => {
-    dir = tempDir('qrelay-raw-pipe-');
-    path = join(dir, 'l.sock');
-    listenFd = listenUnix(Buffer.from(path), false, 8, path);
-  });
-  after(() => {
-    closeFd(listenFd);
-    removeDir(dir);
-  });
+  const listener = testListener('qrelay-raw-pipe-');
 
   /** Our RawPipe on a connected socket, and the accepted peer's descriptor. */
   async function connectedPair(buffer = Buffer.alloc(16)): Promise<{ pipe: RawPipe; peerFd: number }> {
-    const { fd } = connectSocket({ family: 'unix', name: Buffer.from(path), abstract: false }, 'stream', false);
-    const pipe = RawPipe.open(fd, buffer);
+    const pipe = RawPipe.open(listener.connect(), buffer);
     assert.ok(pipe !== undefined, 'Node 20 and 24 have the bindings');
-    let peerFd: number | undefined;
-    await waitFor(() => (peerFd = acceptConnection(listenFd)) !== undefined, 5_000, 'the connection');
-    return { pipe, peerFd: peerFd! };
+    return { pipe, peerFd: await listener.accept() };
   }
 
   it('writes gathered pieces in order, reads into its buffer, and hears the end', async () => {
@@ -151,7 +137,7 @@ describe('RawPipe', () => {
       server.close();
       console.log(JSON.stringify({ raw: raw === undefined ? 'none' : 'made', attempt }));
     `;
-    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', code, join(dir, 'fallback.sock')], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '--eval', code, join(listener.dir, 'fallback.sock')], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, r.stderr);
     assert.deepEqual(JSON.parse(r.stdout), { raw: 'none', attempt: { kind: 'answered', result: { response: 'Kok' } } });
   });
